@@ -1,0 +1,76 @@
+"""The authentication API: `create_app` is the one app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from flask import Flask, Response
+from flask_jwt_extended.exceptions import CSRFError
+
+from api.errors import (
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    problem,
+    register_error_handlers,
+)
+from api.runtime import Runtime
+from api.security.guards import protect_views
+from api.security.tokens import configure_tokens
+from api.serving_flags import BODY_TOO_LARGE
+from api.settings import Settings
+from db.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class AuthApp(Flask):
+    """Flask, with async views run on the worker's own event loop (see api.runtime)."""
+
+    def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+        runtime: Runtime = self.extensions["runtime"]
+        return runtime.async_to_sync(func)
+
+
+def create_app(settings: Settings | None = None) -> AuthApp:
+    """Build the app: settings, token rules, blueprints, default-deny guard, error handlers."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    app = AuthApp(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    app.extensions["runtime"] = Runtime(settings)
+    configure_tokens(app, settings)
+
+    from api.auth.routes import bp as auth_bp
+    from api.me.routes import bp as me_bp
+    from api.ops.routes import bp as ops_bp
+
+    for blueprint in (auth_bp, me_bp, ops_bp):
+        app.register_blueprint(blueprint)
+    protect_views(app)
+
+    register_error_handlers(app)
+    app.register_error_handler(StoreUnavailable, _store_unavailable)
+    app.register_error_handler(
+        CSRFError, lambda _e: problem(Forbidden("The CSRF token is missing or wrong."))
+    )
+    app.before_request(_reject_oversized_body)
+    return app
+
+
+def _store_unavailable(error: StoreUnavailable) -> Response:
+    logger.warning("%s unavailable", error.store)
+    return problem(ServiceUnavailable(headers={"Retry-After": "5"}))
+
+
+def _reject_oversized_body() -> None:
+    from flask import request
+
+    if request.environ.get(BODY_TOO_LARGE):
+        raise PayloadTooLarge()

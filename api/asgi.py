@@ -1,0 +1,5 @@
+"""The object Hypercorn serves: `hypercorn api.asgi:app`."""
+
+from api.serving import create_asgi_app
+
+app = create_asgi_app()

@@ -1,0 +1,1 @@
+"""Registration, login and the device sessions of a user."""

@@ -1,0 +1,169 @@
+"""The OpenAPI 3.1 document, generated from the URL map and the schemas each view declares.
+
+Views declare their body, response and errors once with `@documented`; the same
+schemas validate requests, so the document can't drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from flask import Flask
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.security.guards import is_public
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_SPEC = "_openapi"
+_REF = "#/components/schemas/{model}"
+_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+# Errors any route can answer, beside the ones it declares.
+_COMMON = {"internal_error": 500, "method_not_allowed": 405}
+_TOKEN = {"token_missing": 401, "token_invalid": 401, "token_expired": 401, "token_revoked": 401}
+_BODY = {
+    "malformed_json": 400,
+    "validation_error": 422,
+    "unsupported_media_type": 415,
+    "payload_too_large": 413,
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+
+
+def documented(
+    summary: str,
+    *,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    errors: Iterable[tuple[str, int]] = (),
+    headers: Iterable[str] = (),
+) -> Callable[[View], View]:
+    """Declare what a view takes and answers, for the OpenAPI document."""
+
+    def mark(view: View) -> View:
+        setattr(
+            view, _SPEC, Operation(summary, status, body, response, dict(errors), tuple(headers))
+        )
+        return view
+
+    return mark
+
+
+def openapi_document(app: Flask, title: str = "Auth API") -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document of every documented route of `app`."""
+    operations: list[tuple[str, str, str, Operation, bool]] = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        operation: Operation | None = getattr(view, _SPEC, None)
+        if operation is None:
+            continue
+        path = _PATH_PARAM.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operations.append((path, method.lower(), rule.endpoint, operation, is_public(view)))
+    models = {m for *_, op, _ in operations for m in (op.body, op.response) if m is not None}
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template=_REF,
+    )
+    components = dict(schemas.get("$defs", {}))
+    components["Problem"] = _PROBLEM_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, endpoint, operation, public in operations:
+        paths.setdefault(path, {})[method] = _operation(path, endpoint, operation, public)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _operation(path: str, endpoint: str, op: Operation, public: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": op.summary,
+        "security": [] if public else [{"bearer": []}],
+        "responses": _responses(op, public),
+    }
+    params = re.findall(r"{([^}]+)}", path)
+    if params:
+        result["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
+        ]
+    if op.body is not None:
+        result["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}
+            },
+        }
+    return result
+
+
+def _responses(op: Operation, public: bool) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
+    if op.response is not None:
+        success["content"] = {
+            "application/json": {"schema": {"$ref": _REF.format(model=op.response.__name__)}}
+        }
+    if op.headers:
+        success["headers"] = {h: {"schema": {"type": "string"}} for h in op.headers}
+    responses: dict[str, Any] = {str(op.status): success}
+    errors = {**_COMMON, **op.errors}
+    if op.body is not None:
+        errors.update(_BODY)
+    if not public:
+        errors.update(_TOKEN)
+    by_status: dict[int, list[str]] = {}
+    for code, status in errors.items():
+        by_status.setdefault(status, []).append(code)
+    for status, codes in sorted(by_status.items()):
+        responses[str(status)] = {
+            "description": f"{HTTPStatus(status).phrase}: " + ", ".join(sorted(codes)),
+            "content": {
+                "application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}
+            },
+        }
+    return responses
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}

@@ -1,0 +1,56 @@
+"""Liveness, readiness and the OpenAPI document: all public."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from api.errors import NotReady
+from api.openapi import documented, openapi_document
+from api.ops.service import readiness
+from api.runtime import runtime
+from api.schemas import ResponseSchema, respond
+from api.security.guards import public
+
+bp = Blueprint("ops", __name__)
+
+
+class HealthResponse(ResponseSchema):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(ResponseSchema):
+    status: Literal["ok"] = "ok"
+    postgres: str
+    redis: str
+
+
+@bp.get("/healthz")
+@public
+@documented("Liveness: the process serves", response=HealthResponse)
+def healthz() -> Response:
+    return respond(HealthResponse())
+
+
+@bp.get("/readyz")
+@public
+@documented(
+    "Readiness: Postgres and Redis answer",
+    response=ReadyResponse,
+    errors=[("service_unavailable", 503)],
+)
+async def readyz() -> Response:
+    rt = runtime()
+    checks = await readiness(rt.engine, rt.redis)
+    if any(state != "ok" for state in checks.values()):
+        raise NotReady(checks)
+    return respond(ReadyResponse(**checks))
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Response:
+    if "openapi" not in current_app.extensions:
+        current_app.extensions["openapi"] = openapi_document(current_app)
+    return jsonify(current_app.extensions["openapi"])

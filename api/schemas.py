@@ -1,0 +1,90 @@
+"""Request parsing into pydantic schemas, and the field types every schema shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from flask import Response, request
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from api.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _storable(value: str) -> str:
+    # Postgres text can't hold NUL, and lone surrogates can't be encoded as UTF-8.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+class Schema(BaseModel):
+    """Strict types (no "123" for a number), unknown members ignored, whitespace trimmed."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", str_strip_whitespace=True)
+
+
+class ResponseSchema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise MalformedJson("The JSON object has duplicate member names.")
+    return result
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def parse_body(schema: type[M]) -> M:
+    """Parse the request's JSON body into `schema`.
+
+    Raises:
+        UnsupportedMediaType, MalformedJson, ValidationFailed.
+    """
+    raw = request.get_data(cache=True)
+    if request.mimetype and not _is_json(request.mimetype):
+        raise UnsupportedMediaType()
+    if raw and not request.mimetype:
+        raise UnsupportedMediaType()
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedJson() from None
+    if not isinstance(data, dict):
+        raise MalformedJson()
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed(
+            [
+                {"field": ".".join(str(part) for part in e["loc"]) or "body", "message": e["msg"]}
+                for e in error.errors(include_url=False, include_input=False)
+            ]
+        ) from None
+
+
+def respond(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serialise a response schema as JSON."""
+    response = Response(body.model_dump_json(), status=status, mimetype="application/json")
+    response.headers.update(headers or {})
+    return response
+
+
+def no_content() -> Response:
+    """An empty 204 response."""
+    return Response(status=204)

@@ -1,0 +1,1 @@
+"""Tokens, passwords, guards and rate limits."""

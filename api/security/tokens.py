@@ -1,0 +1,168 @@
+"""Token rules in one place: JWT configuration, issuing, reading, and every
+Flask-JWT-Extended callback turned into the problem responses of API.md."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
+
+from api.errors import (
+    FreshTokenRequired,
+    TokenExpired,
+    TokenInvalid,
+    TokenMissing,
+    TokenRevoked,
+    problem,
+)
+from api.settings import Settings
+
+jwt = JWTManager()
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    access_jti: str
+    refresh_jti: uuid.UUID
+    expires_in: int
+    refresh_expires_in: int
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says about its bearer."""
+
+    user_id: str
+    session_id: str
+    jti: str
+    role: str
+    fresh: bool
+    issued_at: float
+    expires_at: float
+
+
+def configure_tokens(app: Flask, settings: Settings) -> None:
+    """Configure Flask-JWT-Extended from `settings` and register its callbacks."""
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ALGORITHM=settings.jwt_algorithm,
+        # Pinned: a token naming any other algorithm, `none` included, is rejected.
+        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],
+        JWT_TOKEN_LOCATION=["headers", "cookies"],
+        # Browser transport: HttpOnly session cookies (no Max-Age) with double-submit CSRF.
+        JWT_SESSION_COOKIE=True,
+        JWT_COOKIE_SECURE=settings.is_production,
+        JWT_COOKIE_SAMESITE="Strict",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_ACCESS_CSRF_HEADER_NAME="X-CSRF-Token",
+        JWT_REFRESH_CSRF_HEADER_NAME="X-CSRF-Token",
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_ttl),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.refresh_token_ttl),
+        JWT_ENCODE_NBF=True,
+        JWT_ENCODE_ISSUER=settings.jwt_issuer,
+        JWT_DECODE_ISSUER=settings.jwt_issuer,
+        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
+        JWT_DECODE_AUDIENCE=settings.jwt_audience,
+        JWT_IDENTITY_CLAIM="sub",
+        JWT_DECODE_LEEWAY=0,
+    )
+    jwt.init_app(app)
+    _register_callbacks(jwt)
+
+
+def _register_callbacks(manager: JWTManager) -> None:
+    @manager.unauthorized_loader
+    def missing(_reason: str) -> Response:
+        return problem(TokenMissing())
+
+    @manager.invalid_token_loader
+    def invalid(_reason: str) -> Response:
+        return problem(TokenInvalid())
+
+    @manager.expired_token_loader
+    def expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return problem(TokenExpired())
+
+    @manager.needs_fresh_token_loader
+    def not_fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return problem(FreshTokenRequired())
+
+    @manager.revoked_token_loader
+    def revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return problem(TokenRevoked())
+
+    @manager.token_verification_failed_loader
+    def failed(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return problem(TokenInvalid())
+
+    @manager.user_lookup_error_loader
+    def unknown_user(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
+        return problem(TokenRevoked())
+
+
+def issue_tokens(
+    *, user_id: uuid.UUID, role: str, session_id: uuid.UUID, fresh: bool, settings: Settings
+) -> IssuedTokens:
+    """A new access token and a new refresh token for one session."""
+    # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
+    # in the same second just before and just after T.
+    now = time.time()
+    refresh_jti = uuid.uuid4()
+    access_jti = str(uuid.uuid4())
+    sid = str(session_id)
+    access_token = create_access_token(
+        identity=str(user_id),
+        fresh=fresh,
+        additional_claims={"sid": sid, "role": role, "jti": access_jti, "iat": now},
+    )
+    refresh_token = create_refresh_token(
+        identity=str(user_id), additional_claims={"sid": sid, "jti": str(refresh_jti), "iat": now}
+    )
+    return IssuedTokens(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        access_jti=access_jti,
+        refresh_jti=refresh_jti,
+        expires_in=settings.access_token_ttl,
+        refresh_expires_in=settings.refresh_token_ttl,
+        refresh_expires_at=datetime.fromtimestamp(now, UTC)
+        + timedelta(seconds=settings.refresh_token_ttl),
+    )
+
+
+def read_access_token(*, fresh: bool = False) -> AccessClaims:
+    """Verify the request's access token (signature, algorithm, type, expiry, freshness).
+
+    Raises:
+        TokenMissing, TokenInvalid: no usable token (FJE's own errors are mapped
+        by the callbacks above).
+    """
+    if verify_jwt_in_request(fresh=fresh) is None:
+        raise TokenMissing()
+    claims = get_jwt()
+    try:
+        return AccessClaims(
+            user_id=str(uuid.UUID(claims["sub"])),
+            session_id=str(uuid.UUID(claims["sid"])),
+            jti=str(claims["jti"]),
+            role=str(claims["role"]),
+            fresh=bool(claims["fresh"]),
+            issued_at=float(claims["iat"]),
+            expires_at=float(claims["exp"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise TokenInvalid() from None

@@ -1,0 +1,3 @@
+"""Keys the ASGI bridge sets in the WSGI environ for Flask to act on."""
+
+BODY_TOO_LARGE = "auth_api.body_too_large"

@@ -1,0 +1,1 @@
+"""Everything that persists: Postgres through SQLAlchemy, Redis through redis-py."""

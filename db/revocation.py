@@ -1,0 +1,73 @@
+"""RevocationStore: revoked tokens, sessions and per-user marks in Redis, each with a TTL.
+
+Every key of a user shares the hash tag `{<user_id>}`, so one MGET answers all
+three questions even on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import math
+
+from redis.asyncio import Redis
+
+from db.redis_pool import redis_errors
+
+
+def _jti_key(user_id: str, jti: str) -> str:
+    return f"rv:{{{user_id}}}:jti:{jti}"
+
+
+def _session_key(user_id: str, session_id: str) -> str:
+    return f"rv:{{{user_id}}}:sid:{session_id}"
+
+
+def _before_key(user_id: str) -> str:
+    return f"rv:{{{user_id}}}:before"
+
+
+def _ttl(seconds: float) -> int:
+    # A key must outlive what it covers, never the reverse: round up.
+    return max(math.ceil(seconds), 1)
+
+
+class RevocationStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def is_revoked(self, user_id: str, session_id: str, jti: str, issued_at: float) -> bool:
+        """Whether this token, its session, or everything of its user issued by then is revoked.
+
+        Raises:
+            StoreUnavailable: Redis did not answer.
+        """
+        keys = (
+            _jti_key(user_id, jti),
+            _session_key(user_id, session_id),
+            _before_key(user_id),
+        )
+        async with redis_errors():
+            token_mark, session_mark, before = await self._redis.mget(keys)
+        if token_mark is not None or session_mark is not None:
+            return True
+        return before is not None and issued_at <= float(before)
+
+    async def revoke_token(self, user_id: str, jti: str, remaining: float) -> None:
+        """Revoke one token for the `remaining` seconds it would stay valid."""
+        if remaining <= 0:
+            return
+        async with redis_errors():
+            await self._redis.set(_jti_key(user_id, jti), "1", ex=_ttl(remaining))
+
+    async def revoke_sessions(self, user_id: str, session_ids: list[str], remaining: float) -> None:
+        """Revoke sessions, each mark kept as long as their longest refresh token lives."""
+        if not session_ids or remaining <= 0:
+            return
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.set(_session_key(user_id, session_id), "1", ex=_ttl(remaining))
+            await pipe.execute()
+
+    async def revoke_issued_before(self, user_id: str, moment: float, remaining: float) -> None:
+        """Revoke every token of the user issued at or before `moment` (a Unix time)."""
+        async with redis_errors():
+            await self._redis.set(_before_key(user_id), repr(moment), ex=_ttl(remaining))
