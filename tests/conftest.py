@@ -1,0 +1,96 @@
+"""Shared fixtures: the test database (created and migrated once) and the test settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from api.settings import Settings, normalise_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB_SUFFIX = "_auth_tests"
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL's server, with a database of the tests' own."""
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        return normalise_database_url(explicit)
+    base = urlsplit(Settings.from_env().database_url)
+    name = base.path.lstrip("/") or "postgres"
+    return urlunsplit(base._replace(path="/" + name + TEST_DB_SUFFIX))
+
+
+def _test_redis_url() -> str:
+    explicit = os.environ.get("TEST_REDIS_URL")
+    if explicit:
+        return explicit
+    base = urlsplit(Settings.from_env().redis_url)
+    return urlunsplit(base._replace(path="/15"))
+
+
+def ensure_database(url: str) -> None:
+    """Create the database of `url` if it does not exist (through asyncpg, outside any loop)."""
+    import asyncio
+
+    import asyncpg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres", query=""))
+
+    async def create() -> None:
+        conn = await asyncpg.connect(maintenance)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+
+
+def migrate(url: str, revision: str = "head", direction: str = "upgrade") -> None:
+    """Run alembic in a subprocess: migrations never run inside a test's event loop."""
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run(
+        [sys.executable, "-m", "alembic", direction, revision],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = _test_database_url()
+    ensure_database(url)
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _test_redis_url()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Test settings: the tests' own database and Redis index, cheap argon2 parameters."""
+    return replace(
+        Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "t" * 48}),
+        database_url=database_url,
+        redis_url=redis_url,
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
+        db_pool_size=5,
+        redis_pool_size=5,
+    )

@@ -1,0 +1,94 @@
+"""End-to-end fixtures: the real Hypercorn server with 2 workers, and cleanup of what tests create."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from api.settings import Settings
+from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(settings: Settings) -> Settings:
+    return replace(settings, db_application_name=f"auth-api-e2e-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def server(e2e_settings: Settings) -> Iterator[Server]:
+    """One 2-worker server for the whole session; its shutdown must be clean."""
+    server = Server(settings_env(e2e_settings), workers=2)
+    yield server
+    output = server.stop()
+    problems = [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]
+    assert not problems, output
+
+
+@pytest.fixture
+async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(_plain_dsn(database_url))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator["Users"]:
+    """Creates users through the API, and deletes them and their Redis keys afterwards."""
+    tracker = Users()
+    yield tracker
+    if tracker.emails:
+        ids = await pg.fetch(
+            "DELETE FROM users WHERE lower(email) = ANY($1::text[]) RETURNING id::text",
+            [e.lower() for e in tracker.emails],
+        )
+        redis = Redis.from_url(redis_url)
+        try:
+            for row in ids:
+                keys = [k async for k in redis.scan_iter(match=f"*{{{row['id']}}}*")]
+                if keys:
+                    await redis.delete(*keys)
+        finally:
+            await redis.aclose()
+
+
+class Users:
+    def __init__(self) -> None:
+        self.emails: list[str] = []
+
+    def new_email(self) -> str:
+        email = f"e2e-{uuid.uuid4().hex}@example.com"
+        self.emails.append(email)
+        return email
+
+    async def register(self, http: httpx.AsyncClient, email: str | None = None) -> str:
+        email = email or self.new_email()
+        if email not in self.emails:
+            self.emails.append(email)
+        response = await http.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        return email
+
+    async def login(self, http: httpx.AsyncClient, email: str) -> dict[str, str]:
+        response = await http.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        return response.json()

@@ -1,0 +1,109 @@
+"""Start the real Hypercorn server as a subprocess, the way the Procfile does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SHUTDOWN_PROBLEMS = (
+    "Traceback",
+    "Event loop is closed",
+    "Unclosed",
+    "unclosed",
+    "Task was destroyed",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce `settings` in a server process."""
+    return {
+        "APP_ENV": settings.app_env,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "JWT_SECRET_KEY": settings.jwt_secret_key,
+        "ACCESS_TOKEN_TTL": str(settings.access_token_ttl),
+        "REFRESH_TOKEN_TTL": str(settings.refresh_token_ttl),
+        "REFRESH_REUSE_GRACE": str(settings.refresh_reuse_grace),
+        "ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
+        "ARGON2_TIME_COST": str(settings.argon2_time_cost),
+        "DB_POOL_SIZE": str(settings.db_pool_size),
+        "REDIS_POOL_SIZE": str(settings.redis_pool_size),
+        "DB_APPLICATION_NAME": settings.db_application_name,
+        "MAX_BODY_BYTES": str(settings.max_body_bytes),
+    }
+
+
+class Server:
+    """A Hypercorn process serving api.asgi:app on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / ".pytest_cache" / f"server-{self.port}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self._log = self.log_path.open("w+")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hypercorn",
+                "api.asgi:app",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> str:
+        """Stop gracefully and return everything the server printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        output = self.output()
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)
+        return output
