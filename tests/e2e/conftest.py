@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the real Hypercorn server with 2 workers, and cleanup of what tests create."""
+"""End-to-end fixtures: the real 2-worker Hypercorn server, and cleanup of what tests create."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator["Users"]:
+async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator[Users]:
     """Creates users through the API, and deletes them and their Redis keys afterwards."""
     tracker = Users()
     yield tracker
