@@ -27,6 +27,8 @@ _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 # Errors any route can answer, beside the ones it declares.
 _COMMON = {"internal_error": 500, "method_not_allowed": 405}
 _TOKEN = {"token_missing": 401, "token_invalid": 401, "token_expired": 401, "token_revoked": 401}
+TOKEN_ERRORS = tuple(_TOKEN.items())
+STORE_ERRORS = (("service_unavailable", 503),)
 _BODY = {
     "malformed_json": 400,
     "validation_error": 422,

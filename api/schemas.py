@@ -86,5 +86,7 @@ def respond(body: BaseModel, status: int = 200, headers: dict[str, str] | None =
 
 
 def no_content() -> Response:
-    """An empty 204 response."""
-    return Response(status=204)
+    """An empty 204 response (no Content-Type: there is no content)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Session
@@ -38,3 +39,87 @@ class SessionRepository:
         self._session.add(row)
         await self._session.flush()
         return row
+
+    async def get(self, session_id: uuid.UUID, user_id: uuid.UUID) -> Session | None:
+        """The user's session with this id, revoked or not."""
+        query = select(Session).where(Session.id == session_id, Session.user_id == user_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def rotate_refresh(
+        self,
+        *,
+        session_id: uuid.UUID,
+        user_id: uuid.UUID,
+        presented_jti: uuid.UUID,
+        new_jti: uuid.UUID,
+        expires_at: datetime,
+    ) -> bool:
+        """Make `new_jti` current if `presented_jti` still is; at most one caller wins.
+
+        The condition and the write are one statement, so two concurrent refreshes
+        with the same token can't both succeed.
+        """
+        statement = (
+            update(Session)
+            .where(
+                Session.id == session_id,
+                Session.user_id == user_id,
+                Session.current_refresh_jti == presented_jti,
+                Session.revoked_at.is_(None),
+            )
+            .values(
+                previous_refresh_jti=Session.current_refresh_jti,
+                current_refresh_jti=new_jti,
+                rotated_at=func.now(),
+                last_used_at=func.now(),
+                expires_at=expires_at,
+            )
+            .returning(Session.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.execute(statement)).first() is not None
+
+    async def revoke(self, session_id: uuid.UUID, user_id: uuid.UUID) -> datetime | None:
+        """Revoke one active session; its refresh expiry, or None if it wasn't active."""
+        statement = (
+            update(Session)
+            .where(
+                Session.id == session_id,
+                Session.user_id == user_id,
+                Session.revoked_at.is_(None),
+                Session.expires_at > func.now(),
+            )
+            .values(revoked_at=func.now())
+            .returning(Session.expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, keep: uuid.UUID | None = None
+    ) -> list[tuple[uuid.UUID, datetime]]:
+        """Revoke every active session of the user but `keep`; their ids and refresh expiries."""
+        conditions = [Session.user_id == user_id, Session.revoked_at.is_(None)]
+        if keep is not None:
+            conditions.append(Session.id != keep)
+        statement = (
+            update(Session)
+            .where(*conditions)
+            .values(revoked_at=func.now())
+            .returning(Session.id, Session.expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        return [(row.id, row.expires_at) for row in await self._session.execute(statement)]
+
+    async def list_active(self, user_id: uuid.UUID) -> list[Session]:
+        """The user's sessions that are neither revoked nor expired, newest first."""
+        query = (
+            select(Session)
+            .where(
+                Session.user_id == user_id,
+                Session.revoked_at.is_(None),
+                Session.expires_at > func.now(),
+            )
+            .order_by(Session.created_at.desc(), Session.id.desc())
+        )
+        return list((await self._session.execute(query)).scalars())

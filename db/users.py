@@ -44,3 +44,8 @@ class UserRepository:
         """Replace the stored hash (after a parameter change or a new password)."""
         user.password_hash = password_hash
         await self._session.flush()
+
+    async def delete(self, user: User) -> None:
+        """Delete the user; their sessions go with them (ON DELETE CASCADE)."""
+        await self._session.delete(user)
+        await self._session.flush()

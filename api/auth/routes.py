@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
-from flask_jwt_extended import set_access_cookies, set_refresh_cookies
+import uuid
 
-from api.auth import service
+from flask import Blueprint, Response, request
+from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
+
+from api.auth import revocation, rotation, service
 from api.auth.schemas import (
     CookieTokenResponse,
     LoginRequest,
     RegisterRequest,
+    SessionResponse,
+    SessionsResponse,
     TokenResponse,
     UserResponse,
 )
-from api.openapi import documented
+from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
 from api.runtime import runtime
-from api.schemas import parse_body, respond
-from api.security.guards import public
+from api.schemas import no_content, parse_body, respond
+from api.security.guards import current_claims, public
+from api.security.tokens import IssuedTokens, read_refresh_token, token_came_from_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -66,24 +71,129 @@ async def login() -> Response:
         result = await service.login(
             uow, rt.passwords, rt.settings, data.email, data.password, device
         )
-    tokens = result.tokens
-    if data.transport == "cookie":
-        response = respond(
-            CookieTokenResponse(
+    return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
+
+
+@bp.post("/refresh")
+@public
+@documented(
+    "Exchange a refresh token (header or cookie) for a new pair; the old one is superseded",
+    response=TokenResponse,
+    errors=[
+        *TOKEN_ERRORS,
+        ("refresh_token_reused", 401),
+        ("account_disabled", 403),
+        ("forbidden", 403),
+        ("service_unavailable", 503),
+    ],
+)
+async def refresh() -> Response:
+    claims = read_refresh_token()
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        tokens = await rotation.refresh(uow, rt.revocations, rt.settings, claims)
+    return token_response(tokens, claims.session_id, cookies=token_came_from_cookie())
+
+
+@bp.post("/logout")
+@documented("Log out this device: revoke the current session", status=204, errors=STORE_ERRORS)
+async def logout() -> Response:
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        await revocation.logout(uow, rt.revocations, current_claims())
+    return _signed_out()
+
+
+@bp.post("/logout-all")
+@documented("Log out everywhere: revoke every session of the user", status=204, errors=STORE_ERRORS)
+async def logout_all() -> Response:
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        await revocation.logout_all(uow, rt.revocations, rt.settings, current_claims().user_id)
+    return _signed_out()
+
+
+@bp.get("/sessions")
+@documented(
+    "The user's active sessions, newest first", response=SessionsResponse, errors=STORE_ERRORS
+)
+async def list_sessions() -> Response:
+    claims = current_claims()
+    async with runtime().unit_of_work() as uow:
+        sessions = await revocation.active_sessions(uow, claims.user_id)
+    current = uuid.UUID(claims.session_id)
+    body = SessionsResponse(
+        sessions=[
+            SessionResponse(
+                id=s.id,
+                device_name=s.device_name,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                ip=s.ip,
+                user_agent=s.user_agent,
+                current=s.id == current,
+            )
+            for s in sessions
+        ]
+    )
+    return respond(body)
+
+
+@bp.delete("/sessions/<session_id>")
+@documented(
+    "Revoke one of the user's sessions (sign a lost device out)",
+    status=204,
+    errors=[("not_found", 404), *STORE_ERRORS],
+)
+async def delete_session(session_id: str) -> Response:
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        await revocation.revoke_session(uow, rt.revocations, current_claims().user_id, session_id)
+    return no_content()
+
+
+@bp.get("/verify")
+@documented(
+    "Forward-auth check for a gateway: token only, one Redis round trip, no Postgres",
+    status=204,
+    errors=STORE_ERRORS,
+    headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
+)
+async def verify() -> Response:
+    claims = current_claims()
+    response = no_content()
+    response.headers["X-Auth-User"] = claims.user_id
+    response.headers["X-Auth-Session"] = claims.session_id
+    response.headers["X-Auth-Role"] = claims.role
+    return response
+
+
+def _signed_out() -> Response:
+    response = no_content()
+    if token_came_from_cookie():
+        unset_jwt_cookies(response)
+    return response
+
+
+def token_response(tokens: IssuedTokens, session_id: str, *, cookies: bool) -> Response:
+    """The login/refresh answer: tokens in the body, or in cookies for browser clients."""
+    if not cookies:
+        return respond(
+            TokenResponse(
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
                 expires_in=tokens.expires_in,
                 refresh_expires_in=tokens.refresh_expires_in,
-                session_id=result.session_id,
+                session_id=session_id,
             )
         )
-        set_access_cookies(response, tokens.access_token)
-        set_refresh_cookies(response, tokens.refresh_token)
-        return response
-    return respond(
-        TokenResponse(
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
+    response = respond(
+        CookieTokenResponse(
             expires_in=tokens.expires_in,
             refresh_expires_in=tokens.refresh_expires_in,
-            session_id=result.session_id,
+            session_id=session_id,
         )
     )
+    set_access_cookies(response, tokens.access_token)
+    set_refresh_cookies(response, tokens.refresh_token)
+    return response

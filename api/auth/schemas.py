@@ -48,3 +48,17 @@ class CookieTokenResponse(ResponseSchema):
     expires_in: int
     refresh_expires_in: int
     session_id: str
+
+
+class SessionResponse(ResponseSchema):
+    id: uuid.UUID
+    device_name: str | None
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SessionsResponse(ResponseSchema):
+    sessions: list[SessionResponse]

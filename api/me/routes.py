@@ -6,21 +6,62 @@ from flask import Blueprint, Response
 
 from api.auth.schemas import UserResponse
 from api.me import service
-from api.openapi import documented
+from api.me.schemas import ChangePasswordRequest, DeleteAccountRequest
+from api.openapi import STORE_ERRORS, documented
 from api.runtime import runtime
-from api.schemas import respond
-from api.security.guards import current_claims
+from api.schemas import no_content, parse_body, respond
+from api.security.guards import current_claims, fresh_required
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
+FRESH_ERRORS = (("fresh_token_required", 401), ("invalid_credentials", 401), *STORE_ERRORS)
+
 
 @bp.get("")
-@documented(
-    "The signed-in user",
-    response=UserResponse,
-    errors=[("service_unavailable", 503)],
-)
+@documented("The signed-in user", response=UserResponse, errors=STORE_ERRORS)
 async def get_me() -> Response:
     async with runtime().unit_of_work() as uow:
         user = await service.get_me(uow, current_claims())
     return respond(UserResponse.model_validate(user))
+
+
+@bp.post("/password")
+@fresh_required
+@documented(
+    "Change the password; every other session is signed out",
+    status=204,
+    body=ChangePasswordRequest,
+    errors=FRESH_ERRORS,
+)
+async def change_password() -> Response:
+    data = parse_body(ChangePasswordRequest)
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        await service.change_password(
+            uow,
+            rt.revocations,
+            rt.passwords,
+            rt.settings,
+            current_claims(),
+            data.current_password,
+            data.new_password,
+        )
+    return no_content()
+
+
+@bp.delete("")
+@fresh_required
+@documented(
+    "Delete the account and revoke everything",
+    status=204,
+    body=DeleteAccountRequest,
+    errors=FRESH_ERRORS,
+)
+async def delete_me() -> Response:
+    data = parse_body(DeleteAccountRequest)
+    rt = runtime()
+    async with rt.unit_of_work() as uow:
+        await service.delete_account(
+            uow, rt.revocations, rt.passwords, rt.settings, current_claims(), data.password
+        )
+    return no_content()

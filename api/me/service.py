@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from api.errors import TokenRevoked
+from api.auth.revocation import revoke_other_sessions
+from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
+from api.security.passwords import Passwords, password_problems
 from api.security.tokens import AccessClaims
+from api.settings import Settings
 from db.engine import UnitOfWork
 from db.models import User
+from db.revocation import RevocationStore
 
 
 async def get_me(uow: UnitOfWork, claims: AccessClaims) -> User:
@@ -20,3 +25,55 @@ async def get_me(uow: UnitOfWork, claims: AccessClaims) -> User:
     if user is None:
         raise TokenRevoked()
     return user
+
+
+async def _check_password(
+    uow: UnitOfWork, passwords: Passwords, claims: AccessClaims, password: str
+) -> User:
+    user = await get_me(uow, claims)
+    if not await passwords.verify(user.password_hash, password):
+        raise InvalidCredentials("The password is incorrect.")
+    return user
+
+
+async def change_password(
+    uow: UnitOfWork,
+    store: RevocationStore,
+    passwords: Passwords,
+    settings: Settings,
+    claims: AccessClaims,
+    current_password: str,
+    new_password: str,
+) -> None:
+    """Set a new password and sign out every other session; the current one stays.
+
+    Raises:
+        InvalidCredentials: `current_password` is wrong.
+        ValidationFailed: the new password breaks a rule.
+    """
+    problems = password_problems(new_password, settings.password_min_length)
+    if problems:
+        raise ValidationFailed([{"field": "new_password", "message": m} for m in problems])
+    user = await _check_password(uow, passwords, claims, current_password)
+    await uow.users.set_password_hash(user, await passwords.hash(new_password))
+    await revoke_other_sessions(uow, store, claims.user_id, keep=claims.session_id)
+    await uow.commit()
+
+
+async def delete_account(
+    uow: UnitOfWork,
+    store: RevocationStore,
+    passwords: Passwords,
+    settings: Settings,
+    claims: AccessClaims,
+    password: str,
+) -> None:
+    """Delete the account and revoke every token it ever had.
+
+    Raises:
+        InvalidCredentials: `password` is wrong.
+    """
+    user = await _check_password(uow, passwords, claims, password)
+    await uow.users.delete(user)
+    await store.revoke_issued_before(claims.user_id, time.time(), settings.refresh_token_ttl)
+    await uow.commit()

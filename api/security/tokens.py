@@ -15,6 +15,7 @@ from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
     get_jwt,
+    get_jwt_request_location,
     verify_jwt_in_request,
 )
 
@@ -43,16 +44,22 @@ class IssuedTokens:
 
 
 @dataclass(frozen=True)
-class AccessClaims:
-    """What a verified access token says about its bearer."""
+class RefreshClaims:
+    """What a verified refresh token says: whose session, which link of its chain."""
 
     user_id: str
     session_id: str
     jti: str
-    role: str
-    fresh: bool
     issued_at: float
     expires_at: float
+
+
+@dataclass(frozen=True)
+class AccessClaims(RefreshClaims):
+    """What a verified access token says about its bearer."""
+
+    role: str
+    fresh: bool
 
 
 def configure_tokens(app: Flask, settings: Settings) -> None:
@@ -115,13 +122,28 @@ def _register_callbacks(manager: JWTManager) -> None:
 
 
 def issue_tokens(
-    *, user_id: uuid.UUID, role: str, session_id: uuid.UUID, fresh: bool, settings: Settings
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    session_id: uuid.UUID,
+    fresh: bool,
+    settings: Settings,
+    refresh_jti: uuid.UUID | None = None,
+    refresh_expires_at: datetime | None = None,
 ) -> IssuedTokens:
-    """A new access token and a new refresh token for one session."""
+    """A new access token and a refresh token for one session.
+
+    By default the refresh token starts a new link of the chain (a new jti, the full
+    lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
+    """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
     now = time.time()
-    refresh_jti = uuid.uuid4()
+    issued = datetime.fromtimestamp(now, UTC)
+    refresh_jti = refresh_jti or uuid.uuid4()
+    refresh_expires_at = refresh_expires_at or issued + timedelta(
+        seconds=settings.refresh_token_ttl
+    )
     access_jti = str(uuid.uuid4())
     sid = str(session_id)
     access_token = create_access_token(
@@ -130,7 +152,9 @@ def issue_tokens(
         additional_claims={"sid": sid, "role": role, "jti": access_jti, "iat": now},
     )
     refresh_token = create_refresh_token(
-        identity=str(user_id), additional_claims={"sid": sid, "jti": str(refresh_jti), "iat": now}
+        identity=str(user_id),
+        expires_delta=refresh_expires_at - issued,
+        additional_claims={"sid": sid, "jti": str(refresh_jti), "iat": now},
     )
     return IssuedTokens(
         access_token=access_token,
@@ -138,9 +162,8 @@ def issue_tokens(
         access_jti=access_jti,
         refresh_jti=refresh_jti,
         expires_in=settings.access_token_ttl,
-        refresh_expires_in=settings.refresh_token_ttl,
-        refresh_expires_at=datetime.fromtimestamp(now, UTC)
-        + timedelta(seconds=settings.refresh_token_ttl),
+        refresh_expires_in=max(int((refresh_expires_at - issued).total_seconds()), 0),
+        refresh_expires_at=refresh_expires_at,
     )
 
 
@@ -151,18 +174,46 @@ def read_access_token(*, fresh: bool = False) -> AccessClaims:
         TokenMissing, TokenInvalid: no usable token (FJE's own errors are mapped
         by the callbacks above).
     """
-    if verify_jwt_in_request(fresh=fresh) is None:
-        raise TokenMissing()
-    claims = get_jwt()
+    claims = _verified_claims(refresh=False, fresh=fresh)
     try:
         return AccessClaims(
-            user_id=str(uuid.UUID(claims["sub"])),
-            session_id=str(uuid.UUID(claims["sid"])),
-            jti=str(claims["jti"]),
-            role=str(claims["role"]),
-            fresh=bool(claims["fresh"]),
-            issued_at=float(claims["iat"]),
-            expires_at=float(claims["exp"]),
+            **_common_claims(claims), role=str(claims["role"]), fresh=bool(claims["fresh"])
         )
+    except (KeyError, TypeError):
+        raise TokenInvalid() from None
+
+
+def read_refresh_token() -> RefreshClaims:
+    """Verify the request's refresh token, from the Authorization header or the cookie.
+
+    Raises:
+        TokenMissing, TokenInvalid: no usable token.
+    """
+    return RefreshClaims(**_common_claims(_verified_claims(refresh=True, fresh=False)))
+
+
+def token_came_from_cookie() -> bool:
+    """Whether the verified token of this request travelled in a cookie."""
+    return bool(get_jwt_request_location() == "cookies")
+
+
+def _verified_claims(*, refresh: bool, fresh: bool) -> dict[str, Any]:
+    if verify_jwt_in_request(refresh=refresh, fresh=fresh) is None:
+        raise TokenMissing()
+    claims: dict[str, Any] = get_jwt()
+    return claims
+
+
+def _common_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    # Only our own signed tokens get here, but a malformed claim must still be a
+    # clean token_invalid, never a 500 (or a Redis key built from garbage).
+    try:
+        return {
+            "user_id": str(uuid.UUID(claims["sub"])),
+            "session_id": str(uuid.UUID(claims["sid"])),
+            "jti": str(uuid.UUID(claims["jti"])),
+            "issued_at": float(claims["iat"]),
+            "expires_at": float(claims["exp"]),
+        }
     except (KeyError, TypeError, ValueError, AttributeError):
         raise TokenInvalid() from None

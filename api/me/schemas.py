@@ -1,0 +1,15 @@
+"""Request bodies of the /me routes."""
+
+from __future__ import annotations
+
+from api.auth.schemas import Password
+from api.schemas import Schema
+
+
+class ChangePasswordRequest(Schema):
+    current_password: Password
+    new_password: Password
+
+
+class DeleteAccountRequest(Schema):
+    password: Password
