@@ -47,7 +47,7 @@ class Settings:
     db_application_name: str = "auth-api"
     redis_pool_size: int = 20
     redis_timeout: float = 2.0
-    request_threads: int = 32
+    request_threads: int = 8
     log_level: str = "INFO"
 
     @property

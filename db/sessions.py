@@ -70,8 +70,9 @@ class SessionRepository:
             .values(
                 previous_refresh_jti=Session.current_refresh_jti,
                 current_refresh_jti=new_jti,
-                rotated_at=func.now(),
-                last_used_at=func.now(),
+                # The moment of the rotation itself, not of the transaction's start.
+                rotated_at=func.clock_timestamp(),
+                last_used_at=func.clock_timestamp(),
                 expires_at=expires_at,
             )
             .returning(Session.id)

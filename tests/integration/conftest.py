@@ -83,3 +83,7 @@ async def client(harness: Harness) -> httpx.AsyncClient:
 @pytest.fixture
 async def redis(harness: Harness) -> Redis:
     return harness.runtime.redis
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
