@@ -156,15 +156,18 @@ def main() -> None:
 
     summary = {}
     print(
-        "\nmedians (2 Hypercorn workers, wrk -t2 -c%d, %d s x %d rounds)"
-        % (args.connections, args.seconds, args.rounds)
+        f"\nmedians (2 Hypercorn workers, wrk -t2 -c{args.connections}, "
+        f"{args.seconds} s x {args.rounds} rounds)"
     )
     for (name, route), runs in results.items():
         median = statistics.median(r.requests_per_s for r in runs)
         summary[f"{name} {route}"] = median
+        p50 = statistics.median(r.p50_ms for r in runs)
+        p99 = statistics.median(r.p99_ms for r in runs)
+        errors = sum(r.errors for r in runs)
         print(
-            f"  {name:12} {route:9} {median:8.0f} req/s  p50 {statistics.median(r.p50_ms for r in runs):6.2f} ms"
-            f"  p99 {statistics.median(r.p99_ms for r in runs):6.2f} ms  errors {sum(r.errors for r in runs)}"
+            f"  {name:12} {route:9} {median:8.0f} req/s  p50 {p50:6.2f} ms"
+            f"  p99 {p99:6.2f} ms  errors {errors}"
         )
     for route in ROUTES:
         for other in ("wsgi-thread", "asgi-thread"):
