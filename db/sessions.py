@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +27,12 @@ class SessionRepository:
         user_agent: str | None,
     ) -> Session:
         """Open a device session whose refresh chain starts with `refresh_jti`."""
+        # The login's own moment (not the transaction's), so sessions order as they happened.
+        now = datetime.now(UTC)
         row = Session(
             id=session_id,
+            created_at=now,
+            last_used_at=now,
             user_id=user_id,
             current_refresh_jti=refresh_jti,
             expires_at=expires_at,
