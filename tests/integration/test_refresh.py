@@ -130,9 +130,7 @@ async def test_refresh_updates_last_used_at(harness: Harness) -> None:
     listed = await harness.client.get("/auth/sessions", headers=bearer(tokens["access_token"]))
     before = listed.json()["sessions"][0]["last_used_at"]
     await asyncio.sleep(0.05)
-    refreshed = await harness.client.post(
-        "/auth/refresh", headers=bearer(tokens["refresh_token"])
-    )
+    refreshed = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
     listed = await harness.client.get(
         "/auth/sessions", headers=bearer(refreshed.json()["access_token"])
     )
@@ -143,7 +141,11 @@ async def test_cookie_refresh_needs_csrf_header_and_answers_with_cookies(harness
     await harness.register("cookie@example.com")
     login = await harness.client.post(
         "/auth/login",
-        json={"email": "cookie@example.com", "password": "a long enough passphrase", "transport": "cookie"},
+        json={
+            "email": "cookie@example.com",
+            "password": "a long enough passphrase",
+            "transport": "cookie",
+        },
     )
     assert login.status_code == 200
     csrf = harness.client.cookies["csrf_refresh_token"]
