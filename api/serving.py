@@ -64,6 +64,9 @@ class AsgiApp:
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         body, too_large = await self._read_body(scope, receive)
         environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
+        # The body is read whole: say how long it is, or Werkzeug drops a chunked one.
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input_terminated"] = True
         if too_large:
             environ[BODY_TOO_LARGE] = True
         loop = asyncio.get_running_loop()

@@ -50,6 +50,7 @@ async def readyz() -> Response:
 
 @bp.get("/openapi.json")
 @public
+@documented("This OpenAPI 3.1 document of every route")
 def openapi() -> Response:
     if "openapi" not in current_app.extensions:
         current_app.extensions["openapi"] = openapi_document(current_app)

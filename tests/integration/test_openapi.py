@@ -1,0 +1,96 @@
+"""GET /openapi.json: an OpenAPI 3.1 document of every route, with resolvable schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from api import create_app
+from api.settings import Settings
+
+PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+REF_PREFIX = "#/components/schemas/"
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_document_is_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"]
+
+
+def test_every_rule_of_the_url_map_is_documented(
+    document: dict[str, Any], settings: Settings
+) -> None:
+    app = create_app(settings)
+    expected = {
+        (method.lower(), PATH_PARAM.sub(r"{\1}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    documented = {(method, path) for path, method, _ in operations(document)}
+    assert expected - documented == set()
+
+
+@pytest.mark.parametrize("path", ["/auth/register", "/auth/login"])
+def test_request_body_ref_resolves_to_a_component_schema(
+    document: dict[str, Any], path: str
+) -> None:
+    body = document["paths"][path]["post"]["requestBody"]
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert ref.startswith(REF_PREFIX)
+    schema = document["components"]["schemas"][ref.removeprefix(REF_PREFIX)]
+    assert {"email", "password"} <= set(schema["properties"])
+    assert {"email", "password"} <= set(schema["required"])
+
+
+def test_every_ref_in_the_document_resolves(document: dict[str, Any]) -> None:
+    refs: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            refs.extend(v for k, v in node.items() if k == "$ref")
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(document)
+    schemas = document["components"]["schemas"]
+    assert refs
+    assert [r for r in refs if r.removeprefix(REF_PREFIX) not in schemas] == []
+
+
+def test_every_error_response_is_problem_json(document: dict[str, Any]) -> None:
+    without_problem = [
+        (method, path, status)
+        for path, method, operation in operations(document)
+        for status, response in operation["responses"].items()
+        if int(status) >= 400 and "application/problem+json" not in response.get("content", {})
+    ]
+    assert without_problem == []
+
+
+def test_guarded_operations_document_token_errors(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        if operation["security"]:
+            assert "401" in operation["responses"], (method, path)

@@ -1,0 +1,35 @@
+"""Default deny: every route of the app is either explicitly public or token-guarded."""
+
+from __future__ import annotations
+
+import pytest
+
+from api import AuthApp, create_app
+from api.security.guards import is_guarded, is_public
+from api.settings import Settings
+
+# Anonymous by design. auth.refresh is also exempt from the access-token guard,
+# because it authenticates with a refresh token itself (see test_default_deny in
+# tests/integration: it still answers token_missing without one).
+ANONYMOUS = {"auth.register", "auth.login", "ops.healthz", "ops.readyz", "ops.openapi"}
+REFRESH = "auth.refresh"
+
+
+@pytest.fixture(scope="module")
+def app() -> AuthApp:
+    return create_app(Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "x" * 40}))
+
+
+def test_every_endpoint_is_public_or_guarded(app: AuthApp) -> None:
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        assert is_public(view) != is_guarded(view), rule.rule
+
+
+def test_public_endpoints_are_exactly_the_anonymous_ones_and_refresh(app: AuthApp) -> None:
+    public = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if is_public(app.view_functions[rule.endpoint])
+    }
+    assert public == {*ANONYMOUS, REFRESH}
