@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response
 from flask_jwt_extended.exceptions import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.errors import (
     Forbidden,
@@ -45,6 +46,10 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         PROPAGATE_EXCEPTIONS=False,
     )
     app.extensions["runtime"] = Runtime(settings)
+    if settings.trusted_proxy_hops:
+        # Only as many X-Forwarded-For entries as there are proxies we run are believed.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings)
 
     from api.auth.routes import bp as auth_bp

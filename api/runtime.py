@@ -22,8 +22,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.security.passwords import Passwords
+from api.security.rate_limits import RateLimits
 from api.settings import Settings
 from db.engine import UnitOfWork, create_engine, create_session_factory
+from db.limits import RateLimitStore
 from db.redis_pool import create_redis
 from db.revocation import RevocationStore
 
@@ -37,6 +39,7 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     redis: Redis
     revocations: RevocationStore
+    rate_limits: RateLimits
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -65,6 +68,7 @@ class Runtime:
             client_name=settings.db_application_name,
         )
         self.revocations = RevocationStore(self.redis)
+        self.rate_limits = RateLimits(RateLimitStore(self.redis), settings)
         self.loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:

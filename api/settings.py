@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from limits import parse
+
 logger = logging.getLogger(__name__)
 
 # Shared by every worker so that tokens verify across processes in development;
@@ -49,6 +51,11 @@ class Settings:
     redis_timeout: float = 2.0
     request_threads: int = 8
     log_level: str = "INFO"
+    rate_limits_enabled: bool = True
+    login_rate_limit: str = "30/minute"
+    register_rate_limit: str = "10/hour"
+    login_failure_limit: str = "5/15 minutes"
+    trusted_proxy_hops: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -170,6 +177,26 @@ class _Env:
         value = self.text(name, default)
         if value not in allowed:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false; got {raw!r}.")
+
+    def rate_limit(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            parse(value)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be a rate such as '30/minute' or '5 per 15 minutes'; got {value!r}."
+            ) from None
         return value
 
     def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:

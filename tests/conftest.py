@@ -84,7 +84,7 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str) -> Settings:
-    """Test settings: the tests' own database and Redis index, cheap argon2 parameters."""
+    """Test settings: the tests' own database and Redis index, cheap argon2, no rate limits."""
     return replace(
         Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "t" * 48}),
         database_url=database_url,
@@ -93,4 +93,6 @@ def settings(database_url: str, redis_url: str) -> Settings:
         argon2_time_cost=1,
         db_pool_size=5,
         redis_pool_size=5,
+        # Tests of the limits switch them on; the rest register and log in freely.
+        rate_limits_enabled=False,
     )

@@ -39,8 +39,9 @@ USER_AGENT_MAX = 512
     headers=["Location"],
 )
 async def register() -> Response:
-    data = parse_body(RegisterRequest)
     rt = runtime()
+    await rt.rate_limits.count_registration(client_ip())
+    data = parse_body(RegisterRequest)
     async with rt.unit_of_work() as uow:
         user = await service.register(uow, rt.passwords, rt.settings, data.email, data.password)
     return respond(UserResponse.model_validate(user), 201, headers={"Location": "/me"})
@@ -60,16 +61,18 @@ async def register() -> Response:
     ],
 )
 async def login() -> Response:
-    data = parse_body(LoginRequest)
     rt = runtime()
+    # Counted before the body is even parsed: malformed floods count too.
+    await rt.rate_limits.count_login(client_ip())
+    data = parse_body(LoginRequest)
     device = service.Device(
         name=data.device_name,
-        ip=request.remote_addr,
+        ip=client_ip(),
         user_agent=request.user_agent.string[:USER_AGENT_MAX] or None,
     )
     async with rt.unit_of_work() as uow:
         result = await service.login(
-            uow, rt.passwords, rt.settings, data.email, data.password, device
+            uow, rt.passwords, rt.rate_limits, rt.settings, data.email, data.password, device
         )
     return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
 
@@ -166,6 +169,11 @@ async def verify() -> Response:
     response.headers["X-Auth-Session"] = claims.session_id
     response.headers["X-Auth-Role"] = claims.role
     return response
+
+
+def client_ip() -> str:
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For through TRUSTED_PROXY_HOPS."""
+    return request.remote_addr or "unknown"
 
 
 def _signed_out() -> Response:

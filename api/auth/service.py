@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
 from api.security.passwords import Passwords, password_problems
+from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
 from db.engine import UnitOfWork
@@ -56,6 +57,7 @@ async def register(
 async def login(
     uow: UnitOfWork,
     passwords: Passwords,
+    limits: RateLimits,
     settings: Settings,
     email: str,
     password: str,
@@ -64,14 +66,18 @@ async def login(
     """Check the credentials and open a new device session.
 
     Raises:
+        RateLimited: too many failed logins for this account (checked before hashing).
         InvalidCredentials: unknown email or wrong password (same answer, same work).
         AccountDisabled: right password, but the account is disabled.
     """
+    await limits.check_account(email)
     user = await uow.users.get_by_email(email)
     if user is None:
         await passwords.verify_dummy(password)
+        await limits.record_failure(email)
         raise InvalidCredentials()
     if not await passwords.verify(user.password_hash, password):
+        await limits.record_failure(email)
         raise InvalidCredentials()
     if user.disabled:
         raise AccountDisabled()

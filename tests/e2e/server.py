@@ -46,6 +46,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REDIS_POOL_SIZE": str(settings.redis_pool_size),
         "DB_APPLICATION_NAME": settings.db_application_name,
         "MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
+        "LOGIN_RATE_LIMIT": settings.login_rate_limit,
+        "REGISTER_RATE_LIMIT": settings.register_rate_limit,
+        "LOGIN_FAILURE_LIMIT": settings.login_failure_limit,
+        "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
     }
 
 
