@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_jwt_extended.exceptions import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,6 +20,7 @@ from api.errors import (
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
+from api.security.transport import normalise_authorization
 from api.serving_flags import BODY_TOO_LARGE
 from api.settings import Settings
 from db.errors import StoreUnavailable
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.register_error_handler(
         CSRFError, lambda _e: problem(Forbidden("The CSRF token is missing or wrong."))
     )
-    app.before_request(_reject_oversized_body)
+    app.before_request(_bound_and_normalise_request)
     return app
 
 
@@ -74,8 +75,7 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
     return problem(ServiceUnavailable(headers={"Retry-After": "5"}))
 
 
-def _reject_oversized_body() -> None:
-    from flask import request
-
+def _bound_and_normalise_request() -> None:
     if request.environ.get(BODY_TOO_LARGE):
         raise PayloadTooLarge()
+    normalise_authorization(request.environ)

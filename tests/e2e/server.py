@@ -68,6 +68,8 @@ class Server:
                 sys.executable,
                 "-m",
                 "hypercorn",
+                "--config",
+                "python:api.hypercorn_config",
                 "api.asgi:app",
                 "--bind",
                 f"127.0.0.1:{self.port}",
