@@ -152,8 +152,8 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
-def problem(error: ApiError) -> Response:
-    """Render `error` as an application/problem+json response."""
+def problem_body(error: ApiError) -> bytes:
+    """The RFC 9457 JSON document describing `error`."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(error.status).phrase,
@@ -162,7 +162,12 @@ def problem(error: ApiError) -> Response:
         "detail": error.message,
         **error.extra(),
     }
-    response = Response(json.dumps(body), status=error.status, mimetype=PROBLEM_JSON)
+    return json.dumps(body).encode()
+
+
+def problem(error: ApiError) -> Response:
+    """Render `error` as an application/problem+json response."""
+    response = Response(problem_body(error), status=error.status, mimetype=PROBLEM_JSON)
     response.headers.update(error.headers)
     return response
 

@@ -19,6 +19,7 @@ from flask import Flask
 
 from api.runtime import Runtime
 from api.serving_flags import BODY_TOO_LARGE
+from api.verify_lane import VerifyLane
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class AsgiApp:
         settings = self.runtime.settings
         self._max_body = settings.max_body_bytes
         self._threads = ThreadPoolExecutor(settings.request_threads, thread_name_prefix="request")
+        self._verify_lane = VerifyLane(app, self.runtime)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -62,6 +64,12 @@ class AsgiApp:
                 return
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
+        token = self._verify_lane.bearer_token(scope)
+        if token is not None:
+            status, headers, content = await self._verify_lane.answer(token)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+            return
         body, too_large = await self._read_body(scope, receive)
         environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
         # The body is read whole: say how long it is, or Werkzeug drops a chunked one.

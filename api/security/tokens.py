@@ -174,7 +174,17 @@ def read_access_token(*, fresh: bool = False) -> AccessClaims:
         TokenMissing, TokenInvalid: no usable token (FJE's own errors are mapped
         by the callbacks above).
     """
-    claims = _verified_claims(refresh=False, fresh=fresh)
+    return access_claims(_verified_claims(refresh=False, fresh=fresh))
+
+
+def access_claims(claims: dict[str, Any]) -> AccessClaims:
+    """The claims of a verified access token, checked for shape.
+
+    Raises:
+        TokenInvalid: not an access token, or a claim is missing or malformed.
+    """
+    if claims.get("type") != "access":
+        raise TokenInvalid()
     try:
         return AccessClaims(
             **_common_claims(claims), role=str(claims["role"]), fresh=bool(claims["fresh"])
