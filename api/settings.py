@@ -94,6 +94,11 @@ class Settings:
             redis_pool_size=env.integer("REDIS_POOL_SIZE", cls.redis_pool_size, 1),
             request_threads=env.integer("REQUEST_THREADS", cls.request_threads, 1),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            rate_limits_enabled=env.flag("RATE_LIMITS_ENABLED", True),
+            login_rate_limit=env.rate_limit("LOGIN_RATE_LIMIT", cls.login_rate_limit),
+            register_rate_limit=env.rate_limit("REGISTER_RATE_LIMIT", cls.register_rate_limit),
+            login_failure_limit=env.rate_limit("LOGIN_FAILURE_LIMIT", cls.login_failure_limit),
+            trusted_proxy_hops=env.integer("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 10),
         )
         if settings.refresh_token_ttl < settings.access_token_ttl:
             raise SettingsError(

@@ -100,3 +100,27 @@ def test_integers_are_read_from_the_environment() -> None:
 def test_unknown_app_env_is_rejected() -> None:
     with pytest.raises(SettingsError, match="APP_ENV"):
         Settings.from_env({"APP_ENV": "staging", "JWT_SECRET_KEY": SECRET})
+
+
+def test_rate_limit_settings_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "RATE_LIMITS_ENABLED": "false",
+            "LOGIN_RATE_LIMIT": "100 per 2 minutes",
+            "REGISTER_RATE_LIMIT": "3/hour",
+            "LOGIN_FAILURE_LIMIT": "4/10 minutes",
+            "TRUSTED_PROXY_HOPS": "2",
+        }
+    )
+    assert settings.rate_limits_enabled is False
+    assert settings.login_rate_limit == "100 per 2 minutes"
+    assert settings.register_rate_limit == "3/hour"
+    assert settings.login_failure_limit == "4/10 minutes"
+    assert settings.trusted_proxy_hops == 2
+
+
+def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
+    with pytest.raises(SettingsError, match="LOGIN_RATE_LIMIT"):
+        Settings.from_env({"LOGIN_RATE_LIMIT": "lots"})
+    with pytest.raises(SettingsError, match="RATE_LIMITS_ENABLED"):
+        Settings.from_env({"RATE_LIMITS_ENABLED": "maybe"})
