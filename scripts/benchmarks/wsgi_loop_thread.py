@@ -1,7 +1,7 @@
 """The alternative DESIGN.md names, kept for measurement only: Hypercorn's WSGI mode,
 with async views run on a dedicated event-loop thread per worker process.
 
-Served by scripts/bench_async_bridge.py as `scripts.bench.wsgi_loop_thread:app`.
+Served by scripts/bench_async_bridge.py as `scripts.benchmarks.wsgi_loop_thread:app`.
 """
 
 from __future__ import annotations

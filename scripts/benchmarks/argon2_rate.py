@@ -1,0 +1,38 @@
+"""The raw argon2id verification rate of the service's parameters on this machine's cores:
+the ceiling of successful logins per second."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from argon2 import PasswordHasher, Type
+
+from api.settings import Settings
+
+
+def verifies_per_second(settings: Settings, seconds: float) -> float:
+    """Verifications per second with one thread per core (argon2-cffi releases the GIL)."""
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        type=Type.ID,
+    )
+    password = "bench passphrase for argon2"
+    password_hash = hasher.hash(password)
+    deadline = time.monotonic() + seconds
+
+    def loop() -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            hasher.verify(password_hash, password)
+            done += 1
+        return done
+
+    cores = os.cpu_count() or 1
+    start = time.monotonic()
+    with ThreadPoolExecutor(cores) as pool:
+        total = sum(pool.map(lambda _: loop(), range(cores)))
+    return total / (time.monotonic() - start)
