@@ -38,7 +38,7 @@ class AsgiApp:
         settings = self.runtime.settings
         self._max_body = settings.max_body_bytes
         self._threads = ThreadPoolExecutor(settings.request_threads, thread_name_prefix="request")
-        self._verify_lane = VerifyLane(app, self.runtime)
+        self._verify_lane = VerifyLane(self.runtime)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

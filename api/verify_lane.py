@@ -1,32 +1,27 @@
 """GET /auth/verify with a bearer token, served on the worker's event loop in front of Flask.
 
 The forward-auth check is the hottest route: a gateway asks it before every request
-it forwards. It needs no Postgres and no request thread: the JWT is checked with
-Flask-JWT-Extended's own decoder (same keys, pinned algorithms, issuer, audience),
-then one Redis MGET answers every revocation question. Requests it does not take
-(a cookie token, no token, another method) go to the Flask view of the same route.
+it forwards. It needs no Postgres and no request thread: the JWT is checked by
+api.security.tokens.AccessTokenDecoder (the same key, pinned algorithm, issuer and
+audience as Flask-JWT-Extended's), then one Redis MGET answers every revocation
+question. Requests it does not take (a cookie token, no token, another method) go to
+the Flask view of the same route.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import ExpiredSignatureError, InvalidTokenError
-
 from api.errors import (
     PROBLEM_JSON,
     ApiError,
     ServiceUnavailable,
-    TokenExpired,
     TokenInvalid,
     TokenRevoked,
     problem_body,
 )
 from api.runtime import Runtime
-from api.security.tokens import AccessClaims, access_claims
+from api.security.tokens import AccessTokenDecoder
 from api.security.transport import normalise_authorization
 from db.errors import StoreUnavailable
 
@@ -36,9 +31,9 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class VerifyLane:
-    def __init__(self, app: Flask, runtime: Runtime) -> None:
-        self._app = app
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._decoder = AccessTokenDecoder(runtime.settings)
 
     def bearer_token(self, scope: dict[str, Any]) -> str | None:
         """The token of a bearer-authenticated GET of the verify route; None for the rest."""
@@ -60,7 +55,7 @@ class VerifyLane:
     async def answer(self, token: str) -> tuple[int, Headers, bytes]:
         """Check the token; 204 with the identity headers, or the problem."""
         try:
-            claims = self._decode(token)
+            claims = self._decoder.decode(token)
             revoked = await self._runtime.revocations.is_revoked(
                 claims.user_id, claims.session_id, claims.jti, claims.issued_at
             )
@@ -79,15 +74,6 @@ class VerifyLane:
             ],
             b"",
         )
-
-    def _decode(self, token: str) -> AccessClaims:
-        try:
-            with self._app.app_context():
-                return access_claims(decode_token(token))
-        except ExpiredSignatureError:
-            raise TokenExpired() from None
-        except (InvalidTokenError, JWTExtendedException, ValueError):
-            raise TokenInvalid() from None
 
 
 def _problem(error: ApiError) -> tuple[int, Headers, bytes]:
