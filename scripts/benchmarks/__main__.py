@@ -12,6 +12,7 @@ Every case runs on the same Hypercorn configuration (2 workers), driven by wrk
 
 Targets: b/a >= 1.0, d/f >= 0.85, e/d >= 10, and connections within the pools.
 Usage: scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
+       scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import statistics
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ import httpx
 from api.settings import Settings
 from scripts.benchmarks.argon2_rate import verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot
+from scripts.benchmarks.scale import run_scale
 from scripts.benchmarks.wrk import WrkResult, run_wrk, start_server, stop_server
 
 APP_NAME = "auth-api-bench"
@@ -213,8 +215,32 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead: seed --scale-users users and revoke --scale-tokens tokens (short TTLs), "
+        "then compare login p50 with the 1,000-user figure and Redis memory before and after",
+    )
+    parser.add_argument("--scale-users", type=int, default=1_000_000)
+    parser.add_argument("--scale-tokens", type=int, default=1_000_000)
+    parser.add_argument("--scale-ttl", type=int, default=30, help="seconds the revocations last")
     args = parser.parse_args()
     settings = replace(Settings.from_env(), db_application_name=APP_NAME)
+    if args.scale:
+        figures = run_scale(
+            settings,
+            _env(),
+            port=args.port,
+            users=args.scale_users,
+            tokens=args.scale_tokens,
+            ttl=args.scale_ttl,
+            seconds=args.seconds,
+        )
+        print(json.dumps(asdict(figures), indent=2))
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(asdict(figures), out, indent=2)
+        return
     bench = Bench(args, settings)
     token: dict[str, str] = {}
     try:
