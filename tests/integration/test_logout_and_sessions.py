@@ -139,3 +139,28 @@ async def test_cookie_logout_needs_csrf_and_clears_cookies(harness: Harness) -> 
     response = await harness.client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
     assert response.status_code == 204
     assert "access_token_cookie=;" in response.headers.get("set-cookie", "")
+
+
+async def test_verify_accepts_the_cookie_transport_too(harness: Harness) -> None:
+    await harness.register(EMAIL)
+    login = await harness.client.post(
+        "/auth/login",
+        json={"email": EMAIL, "password": "a long enough passphrase", "transport": "cookie"},
+    )
+    assert login.status_code == 200
+    response = await harness.client.get("/auth/verify")
+    assert response.status_code == 204
+    assert response.headers["X-Auth-Session"] == login.json()["session_id"]
+
+
+async def test_verify_lane_and_flask_view_refuse_a_revoked_token_alike(harness: Harness) -> None:
+    await harness.register(EMAIL)
+    tokens = await harness.login(EMAIL)
+    await harness.client.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    lane = await harness.client.get("/auth/verify", headers=bearer(tokens["access_token"]))
+    view = await harness.client.get("/me", headers=bearer(tokens["access_token"]))
+    for response in (lane, view):
+        assert response.status_code == 401
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert lane.json() == view.json()
