@@ -21,7 +21,7 @@ from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
 from api.security.transport import normalise_authorization
-from api.serving_flags import BODY_TOO_LARGE
+from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
 from api.settings import Settings
 from db.errors import StoreUnavailable
 
@@ -76,6 +76,8 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
 
 
 def _bound_and_normalise_request() -> None:
+    rule = request.url_rule
+    request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
     if request.environ.get(BODY_TOO_LARGE):
         raise PayloadTooLarge()
     normalise_authorization(request.environ)

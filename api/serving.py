@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import build_environ
 from flask import Flask
 
+from api.metrics import observe_request, worker_exited
 from api.runtime import Runtime
-from api.serving_flags import BODY_TOO_LARGE
+from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
+from api.verify_lane import PATH as VERIFY_PATH
 from api.verify_lane import VerifyLane
 
 logger = logging.getLogger(__name__)
@@ -59,17 +63,24 @@ class AsgiApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()
+                worker_exited(os.getpid())
                 self._threads.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
         token = self._verify_lane.bearer_token(scope)
         if token is not None:
+            route = VERIFY_PATH
             status, headers, content = await self._verify_lane.answer(token)
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": content})
-            return
+        else:
+            route, status, headers, content = await self._flask(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        observe_request(route, scope["method"], status, time.perf_counter() - started)
+
+    async def _flask(self, scope: Scope, receive: Any) -> tuple[str, int, Headers, bytes]:
         body, too_large = await self._read_body(scope, receive)
         environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
         # The body is read whole: say how long it is, or Werkzeug drops a chunked one.
@@ -79,8 +90,7 @@ class AsgiApp:
             environ[BODY_TOO_LARGE] = True
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self._threads, self._call, environ)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"".join(chunks)})
+        return environ.get(ROUTE, UNMATCHED), status, headers, b"".join(chunks)
 
     async def _read_body(self, scope: Scope, receive: Any) -> tuple[bytes, bool]:
         declared = _content_length(scope)

@@ -86,3 +86,10 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Commit the transaction."""
         await self.session.commit()
+
+    async def release(self) -> None:
+        """End the transaction so no connection is held during slow work (password hashing).
+
+        Rows already loaded stay usable; the next query starts a new transaction.
+        """
+        await self.session.commit()

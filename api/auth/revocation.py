@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from api.errors import NotFound
+from api.metrics import REVOCATIONS
 from api.security.tokens import AccessClaims
 from api.settings import Settings
 from db.engine import UnitOfWork
@@ -33,6 +34,7 @@ async def logout(uow: UnitOfWork, store: RevocationStore, claims: AccessClaims) 
     if expires_at is not None:
         await store.revoke_sessions(claims.user_id, [claims.session_id], seconds_until(expires_at))
     await uow.commit()
+    REVOCATIONS.labels("logout").inc()
 
 
 async def logout_all(
@@ -43,6 +45,7 @@ async def logout_all(
     # Covers every token issued until now, sessions being created this very moment included.
     await store.revoke_issued_before(user_id, time.time(), settings.refresh_token_ttl)
     await uow.commit()
+    REVOCATIONS.labels("logout_all").inc()
 
 
 async def revoke_other_sessions(
@@ -53,6 +56,7 @@ async def revoke_other_sessions(
     if revoked:
         longest = max(seconds_until(expires_at) for _, expires_at in revoked)
         await store.revoke_sessions(user_id, [str(sid) for sid, _ in revoked], longest)
+        REVOCATIONS.labels("other_sessions").inc()
 
 
 async def revoke_session(
@@ -72,6 +76,7 @@ async def revoke_session(
         raise NotFound("No such active session.")
     await store.revoke_sessions(user_id, [str(sid)], seconds_until(expires_at))
     await uow.commit()
+    REVOCATIONS.labels("session").inc()
 
 
 async def active_sessions(uow: UnitOfWork, user_id: str) -> list[Session]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from api.auth.revocation import seconds_until
 from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
+from api.metrics import REVOCATIONS
 from api.security.tokens import IssuedTokens, RefreshClaims, issue_tokens
 from api.settings import Settings
 from db.engine import UnitOfWork
@@ -94,3 +95,4 @@ async def _revoke_reused(
         claims.user_id, [claims.session_id], seconds_until(session.expires_at)
     )
     await uow.commit()
+    REVOCATIONS.labels("refresh_reuse").inc()

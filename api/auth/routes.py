@@ -17,6 +17,7 @@ from api.auth.schemas import (
     TokenResponse,
     UserResponse,
 )
+from api.metrics import login_outcome
 from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
 from api.runtime import runtime
 from api.schemas import no_content, parse_body, respond
@@ -62,18 +63,19 @@ async def register() -> Response:
 )
 async def login() -> Response:
     rt = runtime()
-    # Counted before the body is even parsed: malformed floods count too.
-    await rt.rate_limits.count_login(client_ip())
-    data = parse_body(LoginRequest)
-    device = service.Device(
-        name=data.device_name,
-        ip=client_ip(),
-        user_agent=request.user_agent.string[:USER_AGENT_MAX] or None,
-    )
-    async with rt.unit_of_work() as uow:
-        result = await service.login(
-            uow, rt.passwords, rt.rate_limits, rt.settings, data.email, data.password, device
+    with login_outcome():
+        # Counted before the body is even parsed: malformed floods count too.
+        await rt.rate_limits.count_login(client_ip())
+        data = parse_body(LoginRequest)
+        device = service.Device(
+            name=data.device_name,
+            ip=client_ip(),
+            user_agent=request.user_agent.string[:USER_AGENT_MAX] or None,
         )
+        async with rt.unit_of_work() as uow:
+            result = await service.login(
+                uow, rt.passwords, rt.rate_limits, rt.settings, data.email, data.password, device
+            )
     return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
 
 

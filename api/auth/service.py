@@ -45,6 +45,7 @@ async def register(
     # A cheap look-up first, so a taken email costs no hashing.
     if await uow.users.get_by_email(email) is not None:
         raise EmailTaken()
+    await uow.release()
     password_hash = await passwords.hash(password)
     try:
         user = await uow.users.add(email, password_hash)
@@ -72,6 +73,7 @@ async def login(
     """
     await limits.check_account(email)
     user = await uow.users.get_by_email(email)
+    await uow.release()
     if user is None:
         await passwords.verify_dummy(password)
         await limits.record_failure(email)

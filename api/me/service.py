@@ -7,6 +7,7 @@ import uuid
 
 from api.auth.revocation import revoke_other_sessions
 from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
+from api.metrics import REVOCATIONS
 from api.security.passwords import Passwords, password_problems
 from api.security.tokens import AccessClaims
 from api.settings import Settings
@@ -31,6 +32,7 @@ async def _check_password(
     uow: UnitOfWork, passwords: Passwords, claims: AccessClaims, password: str
 ) -> User:
     user = await get_me(uow, claims)
+    await uow.release()
     if not await passwords.verify(user.password_hash, password):
         raise InvalidCredentials("The password is incorrect.")
     return user
@@ -77,3 +79,4 @@ async def delete_account(
     await uow.users.delete(user)
     await store.revoke_issued_before(claims.user_id, time.time(), settings.refresh_token_ttl)
     await uow.commit()
+    REVOCATIONS.labels("account_deleted").inc()

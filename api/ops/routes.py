@@ -7,6 +7,7 @@ from typing import Literal
 from flask import Blueprint, Response, current_app, jsonify
 
 from api.errors import NotReady
+from api.metrics import exposition
 from api.openapi import documented, openapi_document
 from api.ops.service import readiness
 from api.runtime import runtime
@@ -46,6 +47,14 @@ async def readyz() -> Response:
     if any(state != "ok" for state in checks.values()):
         raise NotReady(checks)
     return respond(ReadyResponse(**checks))
+
+
+@bp.get("/metrics")
+@public
+@documented("Prometheus metrics of every worker: requests, latency, logins, revocations, limits")
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")

@@ -10,6 +10,7 @@ import hashlib
 from limits import RateLimitItem, parse
 
 from api.errors import RateLimited
+from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
 from db.limits import RateLimitStore, Verdict
 
@@ -34,7 +35,7 @@ class RateLimits:
             RateLimited: the IP made too many login requests.
         """
         if self._enabled:
-            _raise_if_refused(await self._store.hit(self._login, "login-ip", ip))
+            _raise_if_refused(await self._store.hit(self._login, "login-ip", ip), "login_ip")
 
     async def count_registration(self, ip: str) -> None:
         """Count a registration request from `ip`.
@@ -43,7 +44,9 @@ class RateLimits:
             RateLimited: the IP made too many registration requests.
         """
         if self._enabled:
-            _raise_if_refused(await self._store.hit(self._register, "register-ip", ip))
+            _raise_if_refused(
+                await self._store.hit(self._register, "register-ip", ip), "register_ip"
+            )
 
     async def check_account(self, email: str) -> None:
         """Refuse a login for an account with too many recent failures, whatever the IP.
@@ -53,7 +56,8 @@ class RateLimits:
         """
         if self._enabled:
             _raise_if_refused(
-                await self._store.test(self._failures, "login-failures", _account(email))
+                await self._store.test(self._failures, "login-failures", _account(email)),
+                "login_account",
             )
 
     async def record_failure(self, email: str) -> None:
@@ -62,9 +66,10 @@ class RateLimits:
             await self._store.hit(self._failures, "login-failures", _account(email))
 
 
-def _raise_if_refused(verdict: Verdict) -> None:
+def _raise_if_refused(verdict: Verdict, limit: str) -> None:
     if verdict.allowed:
         return
+    RATE_LIMIT_HITS.labels(limit).inc()
     raise RateLimited(
         headers={
             "Retry-After": str(verdict.reset_after),

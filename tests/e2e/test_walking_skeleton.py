@@ -69,3 +69,21 @@ async def test_workers_reuse_pooled_connections(
     assert 0 < len(seen_backends) <= cap_pg, seen_backends
     assert 0 < len(seen_clients) <= cap_redis, seen_clients
     assert opened_redis <= cap_redis, f"{opened_redis} Redis connections for 200 requests"
+
+
+async def test_metrics_sum_every_worker(http: httpx.AsyncClient) -> None:
+    def healthz_count(text: str) -> float:
+        for line in text.splitlines():
+            if (
+                line.startswith("auth_api_requests_total{")
+                and 'route="/healthz"' in line
+                and ('status="200"' in line and 'method="GET"' in line)
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = healthz_count((await http.get("/metrics")).text)
+    await asyncio.gather(*(http.get("/healthz") for _ in range(40)))
+    after = healthz_count((await http.get("/metrics")).text)
+    # Connections spread over both workers; the exposition must add them up.
+    assert after - before == 40

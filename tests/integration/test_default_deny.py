@@ -9,7 +9,14 @@ from api import create_app
 from api.settings import Settings
 from tests.integration.conftest import Harness
 
-ANONYMOUS = {"auth.register", "auth.login", "ops.healthz", "ops.readyz", "ops.openapi"}
+ANONYMOUS = {
+    "auth.register",
+    "auth.login",
+    "ops.healthz",
+    "ops.readyz",
+    "ops.openapi",
+    "ops.metrics",
+}
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?[^<>]+>")
 
 

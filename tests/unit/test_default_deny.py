@@ -11,7 +11,14 @@ from api.settings import Settings
 # Anonymous by design. auth.refresh is also exempt from the access-token guard,
 # because it authenticates with a refresh token itself (see test_default_deny in
 # tests/integration: it still answers token_missing without one).
-ANONYMOUS = {"auth.register", "auth.login", "ops.healthz", "ops.readyz", "ops.openapi"}
+ANONYMOUS = {
+    "auth.register",
+    "auth.login",
+    "ops.healthz",
+    "ops.readyz",
+    "ops.openapi",
+    "ops.metrics",
+}
 REFRESH = "auth.refresh"
 
 
