@@ -15,7 +15,7 @@ summary that follows gives total requests, throughput, latency p50/p90/p99/max
 status and problem code. The exit status is 0 whatever the server answered, 1 when
 the tool itself failed (bad arguments, unreachable server, locust or seeding broke).
 
-Users: --seed creates <prefix>-0 .. <prefix>-(N-1)@load.test straight in the target's
+Users: --seed creates <prefix>-0 .. <prefix>-(N-1)@load.example.com straight in the target's
 Postgres (DATABASE_URL, any form the app accepts, or --database-url), all with one
 argon2id hash made with this environment's ARGON2_* variables: run with the server's
 values so logins cost what they cost in production. Remove them afterwards with
@@ -45,7 +45,6 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from scripts import seed
 
@@ -192,16 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.seed:
             run_seed(args)
         with tempfile.TemporaryDirectory(prefix="loadtest-") as scratch:
-            csv_prefix = args.csv or os.path.join(scratch, "locust")
-            run_locust(args, csv_prefix, seconds)
-            summary = summarise(args, csv_prefix)
-    except ToolError as error:
+            final_csv = os.path.join(scratch, "final")
+            run_locust(args, final_csv, seconds)
+            summary = summarise(args, final_csv)
+            print(render(summary))
+            if args.json:
+                args.json.write_text(json.dumps(asdict(summary), indent=2) + "\n")
+                print(f"loadtest: summary written to {args.json}")
+            check_no_exceptions(final_csv)
+    except (ToolError, OSError) as error:
         print(f"loadtest: {error}", file=sys.stderr)
         return 1
-    print(render(summary))
-    if args.json:
-        args.json.write_text(json.dumps(asdict(summary), indent=2) + "\n")
-        print(f"loadtest: summary written to {args.json}")
     return 0
 
 
@@ -238,8 +238,8 @@ def run_seed(args: argparse.Namespace) -> None:
     print(f"loadtest: seeded in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def locust_command(args: argparse.Namespace, csv_prefix: str) -> list[str]:
-    """The headless locust command line for `args`."""
+def locust_command(args: argparse.Namespace, final_csv: str) -> list[str]:
+    """The headless locust command line for `args`; final stats go to `final_csv`_*.csv."""
     spawn_rate = args.spawn_rate or args.concurrency
     command = [
         sys.executable,
@@ -256,8 +256,6 @@ def locust_command(args: argparse.Namespace, csv_prefix: str) -> list[str]:
         args.duration,
         "--host",
         args.url,
-        "--csv",
-        csv_prefix,
         # HTTP errors are results, not tool failures; exceptions are checked in the CSV.
         "--exit-code-on-error",
         "0",
@@ -269,19 +267,23 @@ def locust_command(args: argparse.Namespace, csv_prefix: str) -> list[str]:
         args.password,
         "--verify-count",
         str(args.verify_count),
+        "--final-csv",
+        final_csv,
     ]
+    if args.csv:
+        command += ["--csv", args.csv]
     if args.html:
         command += ["--html", str(args.html)]
     return [*command, SCENARIOS[args.scenario]]
 
 
-def run_locust(args: argparse.Namespace, csv_prefix: str, seconds: int) -> None:
+def run_locust(args: argparse.Namespace, final_csv: str, seconds: int) -> None:
     """Run locust in the foreground (its live table stays on screen), bounded in time.
 
     Raises:
         ToolError: locust failed, or did not stop in time.
     """
-    command = locust_command(args, csv_prefix)
+    command = locust_command(args, final_csv)
     print(f"loadtest: {args.scenario} scenario, {args.concurrency} clients, {args.duration}")
     process = subprocess.Popen(command, cwd=ROOT)
     deadline = time.monotonic() + seconds + _SHUTDOWN_GRACE
@@ -304,20 +306,13 @@ def run_locust(args: argparse.Namespace, csv_prefix: str, seconds: int) -> None:
 
 
 def summarise(args: argparse.Namespace, csv_prefix: str) -> Summary:
-    """The summary of locust's CSV files.
+    """The summary of locust's final CSV files (stats, failures, exceptions).
 
     Raises:
-        ToolError: the files are missing, or the locustfile raised exceptions.
+        ToolError: the files are missing or incomplete.
     """
     stats = _read_csv(f"{csv_prefix}_stats.csv")
     failures = _read_csv(f"{csv_prefix}_failures.csv")
-    exceptions = _read_csv(f"{csv_prefix}_exceptions.csv")
-    if exceptions:
-        first = exceptions[0]
-        raise ToolError(
-            f"the locustfile raised {sum(int(e['Count']) for e in exceptions)} exceptions, "
-            f"e.g. {first['Message']}\n{first['Traceback']}"
-        )
     routes = [_route(row) for row in stats if row["Name"] != "Aggregated"]
     total = next((_route(row) for row in stats if row["Name"] == "Aggregated"), None)
     if total is None:
@@ -344,6 +339,21 @@ def summarise(args: argparse.Namespace, csv_prefix: str) -> Summary:
         routes=routes,
         errors=errors,
     )
+
+
+def check_no_exceptions(csv_prefix: str) -> None:
+    """Make sure the locustfile itself never failed: its numbers would be incomplete.
+
+    Raises:
+        ToolError: the locustfile raised exceptions during the run.
+    """
+    exceptions = _read_csv(f"{csv_prefix}_exceptions.csv")
+    if exceptions:
+        first = exceptions[0]
+        raise ToolError(
+            f"the locustfile raised {sum(int(e['Count']) for e in exceptions)} exceptions, "
+            f"e.g. {first['Message']}\n{first['Traceback']}"
+        )
 
 
 def _read_csv(path: str) -> list[dict[str, str]]:

@@ -14,11 +14,14 @@ user is one connection's worth of closed-loop load.
 
 from __future__ import annotations
 
+import csv
 import random
 from typing import Any
 
 from locust import FastHttpUser, events, task
 from locust.contrib.fasthttp import ResponseContextManager
+from locust.env import Environment
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from scripts.seed import DEFAULT_PASSWORD, DEFAULT_PREFIX, seed_email
 
@@ -36,7 +39,7 @@ def _add_arguments(parser: Any) -> None:
         type=int,
         env_var="LOADTEST_USERS",
         default=10_000,
-        help="how many seeded users to pick from (login as <prefix>-<0..N-1>@load.test)",
+        help="how many seeded users to pick from (login as <prefix>-<0..N-1>@load.example.com)",
     )
     group.add_argument(
         "--seed-prefix", env_var="LOADTEST_PREFIX", default=DEFAULT_PREFIX, help="email prefix"
@@ -54,6 +57,29 @@ def _add_arguments(parser: Any) -> None:
         default=5,
         help="GET /auth/verify calls per MobileFlowUser login",
     )
+    group.add_argument(
+        "--final-csv",
+        env_var="LOADTEST_FINAL_CSV",
+        default="",
+        help="write the final stats, failures and exceptions as PREFIX_*.csv on exit",
+    )
+
+
+@events.quitting.add_listener
+def _write_final_csv(environment: Environment, **_kwargs: Any) -> None:
+    # locust's own --csv files are rewritten once a second, so they can miss the last
+    # second of a run; these are written once, from the final numbers.
+    prefix = getattr(environment.parsed_options, "final_csv", "")
+    if not prefix:
+        return
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (
+        ("stats", writer.requests_csv),
+        ("failures", writer.failures_csv),
+        ("exceptions", writer.exceptions_csv),
+    ):
+        with open(f"{prefix}_{suffix}.csv", "w", newline="") as file:
+            write(csv.writer(file))
 
 
 def problem_label(response: Any) -> str:

@@ -1,6 +1,6 @@
 """Bulk-create (and remove) load-test users straight in Postgres.
 
-    python -m scripts.seed --count 100000 --prefix load     # create load-0..99999@load.test
+    python -m scripts.seed --count 100000 --prefix load     # create load-0..99999@load.example.com
     python -m scripts.seed --prefix load --delete           # remove them again
 
 Every user gets the same password and ONE argon2id hash of it, computed once with
@@ -28,9 +28,11 @@ from argon2 import PasswordHasher, Type
 
 from api.settings import Settings, SettingsError, normalise_database_url
 
-EMAIL_DOMAIN = "load.test"
+# Not the reserved `.test`: the API's email validation refuses special-use domains
+# with 422, while the `example` domains are accepted (RFC 6761 says they may be).
+EMAIL_DOMAIN = "load.example.com"
 DEFAULT_PREFIX = "load"
-DEFAULT_PASSWORD = "load-test-passphrase-0001"  # noqa: S105 - a throwaway test credential
+DEFAULT_PASSWORD = "load-test-passphrase-0001"
 DEFAULT_BATCH = 50_000
 
 # The temporary table lives only as long as the seeding transaction.
@@ -86,7 +88,7 @@ async def seed_users(
     batch: int = DEFAULT_BATCH,
     password_hash: str | None = None,
 ) -> list[str]:
-    """Make sure users `email_prefix`-0 .. -(count-1) @load.test exist; return their emails.
+    """Make sure users <email_prefix>-<0..count-1>@load.example.com exist; return their emails.
 
     All new users share one hash of `password` (`password_hash` when given, else one
     computed with the environment's ARGON2_* parameters). Emails that exist already are
@@ -146,7 +148,7 @@ async def delete_seeded(database_url: str, email_prefix: str) -> int:
 
 def _patterns(email_prefix: str) -> tuple[str, str]:
     # LIKE narrows cheaply; the regex makes it exact, so prefix "load" never matches
-    # the users of prefix "load-2" ("load-2-7@load.test").
+    # the users of prefix "load-2" ("load-2-7@load.example.com").
     prefix = email_prefix.lower()
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = f"{escaped}-%@{EMAIL_DOMAIN}"
