@@ -87,9 +87,8 @@ def main() -> None:
     for (name, route), runs in results.items():
         p50 = statistics.median(r.p50_ms for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
-        print(
-            f"  {name:12} {route:9} {median[(name, route)]:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-        )
+        rps = median[(name, route)]
+        print(f"  {name:12} {route:9} {rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
     for route in ROUTES:
         for other in ("wsgi-thread", "asgi-thread"):
             ratio = median[("asgi", route)] / median[(other, route)]
