@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Session
@@ -25,24 +25,24 @@ class SessionRepository:
         device_name: str | None,
         ip: str | None,
         user_agent: str | None,
-    ) -> Session:
+    ) -> None:
         """Open a device session whose refresh chain starts with `refresh_jti`."""
         # The login's own moment (not the transaction's), so sessions order as they happened.
         now = datetime.now(UTC)
-        row = Session(
-            id=session_id,
-            created_at=now,
-            last_used_at=now,
-            user_id=user_id,
-            current_refresh_jti=refresh_jti,
-            expires_at=expires_at,
-            device_name=device_name,
-            ip=ip,
-            user_agent=user_agent,
+        # A plain INSERT: logins are hot, and nothing here needs the ORM's unit of work.
+        await self._session.execute(
+            insert(Session).values(
+                id=session_id,
+                user_id=user_id,
+                current_refresh_jti=refresh_jti,
+                expires_at=expires_at,
+                device_name=device_name,
+                ip=ip,
+                user_agent=user_agent,
+                created_at=now,
+                last_used_at=now,
+            )
         )
-        self._session.add(row)
-        await self._session.flush()
-        return row
 
     async def get(self, session_id: uuid.UUID, user_id: uuid.UUID) -> Session | None:
         """The user's session with this id, revoked or not."""
