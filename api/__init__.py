@@ -39,7 +39,7 @@ class AuthApp(Flask):
 def create_app(settings: Settings | None = None) -> AuthApp:
     """Build the app: settings, token rules, blueprints, default-deny guard, error handlers."""
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    _configure_logging(settings.log_level)
     app = AuthApp(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -68,6 +68,18 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     )
     app.before_request(_bound_and_normalise_request)
     return app
+
+
+def _configure_logging(level: str) -> None:
+    # Our own loggers only: Hypercorn logs its lines itself, and a root handler
+    # would print each of them twice.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("api", "db"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not logger.handlers:
+            logger.addHandler(handler)
 
 
 def _store_unavailable(error: StoreUnavailable) -> Response:
