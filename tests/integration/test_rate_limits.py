@@ -1,0 +1,230 @@
+"""Login and registration rate limits: counted in Redis, answered before any hashing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from api.settings import Settings
+from tests.integration.conftest import Harness, start_harness
+from tests.integration.problems import assert_problem
+from tests.redis_server import OwnRedis
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+async def limited(settings: Settings) -> AsyncIterator[Harness]:
+    """An app with small limits, behind one trusted proxy so tests can vary the client IP."""
+    small = replace(
+        settings,
+        rate_limits_enabled=True,
+        login_rate_limit="3/minute",
+        register_rate_limit="2/hour",
+        login_failure_limit="3/15 minutes",
+        trusted_proxy_hops=1,
+    )
+    async with _harness(small) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def _harness(settings: Settings) -> AsyncIterator[Harness]:
+    _, harness = await start_harness(settings)
+    emails: list[str] = []
+    harness.created = emails  # type: ignore[attr-defined]
+    try:
+        async with harness.client:
+            yield harness
+    finally:
+        async with harness.runtime.unit_of_work() as uow:
+            for email in emails:
+                user = await uow.users.get_by_email(email)
+                if user is not None:
+                    await uow.users.delete(user)
+            await uow.commit()
+        await harness.runtime.redis.flushdb()
+        await harness.runtime.stop()
+
+
+async def _register(harness: Harness, email: str, ip: str) -> httpx.Response:
+    harness.created.append(email)  # type: ignore[attr-defined]
+    return await harness.client.post(
+        "/auth/register",
+        json={"email": email, "password": PASSWORD},
+        headers={"X-Forwarded-For": ip},
+    )
+
+
+async def _login(harness: Harness, email: str, password: str, ip: str) -> httpx.Response:
+    return await harness.client.post(
+        "/auth/login",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": ip},
+    )
+
+
+@pytest.fixture
+def hashing_calls(limited: Harness) -> Iterator[list[str]]:
+    """Every argon2 hash or verify the app runs: all go through Passwords._run's thread pool."""
+    calls: list[str] = []
+    passwords: Any = limited.runtime.passwords
+    original = passwords._run
+
+    async def recording(func: Any, *args: Any) -> Any:
+        calls.append(func.__name__)
+        return await original(func, *args)
+
+    passwords._run = recording
+    yield calls
+    passwords._run = original
+
+
+def _assert_limited(response: httpx.Response) -> None:
+    assert_problem(response, 429, "rate_limited")
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["RateLimit-Limit"] == "3"
+    assert response.headers["RateLimit-Remaining"] == "0"
+    assert int(response.headers["RateLimit-Reset"]) > 0
+
+
+async def test_login_over_the_ip_limit_is_refused_before_hashing(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    for _ in range(3):
+        response = await _login(limited, "nobody@example.com", "wrong password!!", "10.0.0.1")
+        assert response.status_code == 401
+    assert hashing_calls.count("_verify") == 3, "every refused password was checked"
+    hashing_calls.clear()
+    refused = await _login(limited, "nobody@example.com", "wrong password!!", "10.0.0.1")
+    _assert_limited(refused)
+    assert hashing_calls == []
+    other_ip = await _login(limited, "nobody2@example.com", "wrong password!!", "10.0.0.2")
+    assert other_ip.status_code == 401
+
+
+async def test_malformed_logins_count_toward_the_ip_limit(limited: Harness) -> None:
+    for _ in range(3):
+        response = await limited.client.post(
+            "/auth/login",
+            content=b"{not json",
+            headers={"Content-Type": "application/json", "X-Forwarded-For": "10.0.0.3"},
+        )
+        assert response.status_code == 400
+    refused = await _login(limited, "a@example.com", PASSWORD, "10.0.0.3")
+    _assert_limited(refused)
+
+
+async def test_registration_over_the_ip_limit_is_refused(limited: Harness) -> None:
+    assert (await _register(limited, "r1@example.com", "10.0.1.1")).status_code == 201
+    assert (await _register(limited, "r2@example.com", "10.0.1.1")).status_code == 201
+    refused = await _register(limited, "r3@example.com", "10.0.1.1")
+    assert_problem(refused, 429, "rate_limited")
+    assert refused.headers["RateLimit-Limit"] == "2"
+    taken = await _register(limited, "r1@example.com", "10.0.1.2")
+    assert_problem(taken, 409, "email_taken")
+
+
+async def test_failed_logins_from_many_ips_lock_the_account_even_for_the_right_password(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    await _register(limited, "victim@example.com", "10.0.2.1")
+    for n in range(3):
+        response = await _login(limited, "victim@example.com", "wrong password!!", f"10.0.3.{n}")
+        assert response.status_code == 401
+    hashing_calls.clear()
+    refused = await _login(limited, "VICTIM@example.com", PASSWORD, "10.0.4.1")
+    _assert_limited(refused)
+    assert hashing_calls == []
+    await _register(limited, "bystander@example.com", "10.0.2.2")
+    assert (await _login(limited, "bystander@example.com", PASSWORD, "10.0.4.2")).status_code == 200
+
+
+async def test_unknown_email_is_locked_like_a_known_one(limited: Harness) -> None:
+    for n in range(3):
+        await _login(limited, "ghost@example.com", "wrong password!!", f"10.0.5.{n}")
+    _assert_limited(await _login(limited, "ghost@example.com", "wrong password!!", "10.0.6.1"))
+
+
+async def test_without_trusted_proxies_forwarded_for_cannot_escape_the_ip_limit(
+    settings: Settings,
+) -> None:
+    direct = replace(settings, rate_limits_enabled=True, login_rate_limit="3/minute")
+    async with _harness(direct) as harness:
+        for n in range(3):
+            await _login(harness, "x@example.com", "wrong password!!", f"203.0.113.{n}")
+        _assert_limited(await _login(harness, "x@example.com", "wrong password!!", "198.51.100.9"))
+
+
+async def test_with_one_trusted_proxy_only_the_last_hop_counts(limited: Harness) -> None:
+    for n in range(3):
+        spoofed = f"1.1.1.{n}, 9.9.9.9"
+        await _login(limited, f"s{n}@example.com", "wrong password!!", spoofed)
+    _assert_limited(await _login(limited, "s9@example.com", "wrong password!!", "9.9.9.9"))
+    fresh = await _login(limited, "s8@example.com", "wrong password!!", "9.9.9.8")
+    assert fresh.status_code == 401
+
+
+async def test_limits_switched_off_never_refuse(harness: Harness) -> None:
+    for _ in range(12):
+        response = await harness.client.post(
+            "/auth/login", json={"email": "free@example.com", "password": "wrong password!!"}
+        )
+        assert response.status_code == 401
+
+
+async def test_limits_fall_back_to_process_memory_while_redis_is_down(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = OwnRedis()
+    own.start()
+    try:
+        fallback = replace(
+            settings,
+            redis_url=own.url,
+            redis_timeout=1,
+            rate_limits_enabled=True,
+            login_rate_limit="2/minute",
+        )
+        async with _harness(fallback) as harness:
+            assert (await _register(harness, "fb@example.com", "10.9.9.9")).status_code == 201
+            own.stop()
+            with caplog.at_level(logging.WARNING, logger="db.limits"):
+                first = await harness.client.post(
+                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
+                )
+                second = await harness.client.post(
+                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
+                )
+                third = await harness.client.post(
+                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
+                )
+            assert first.status_code == 200, first.text
+            assert second.status_code == 200
+            assert_problem(third, 429, "rate_limited")
+            assert any("fall back" in record.getMessage() for record in caplog.records)
+            own.start()
+    finally:
+        own.stop()
+
+
+async def test_unknown_email_costs_the_same_verification_as_a_wrong_password(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    await _register(limited, "known@example.com", "10.0.7.1")
+    hashing_calls.clear()
+    unknown = await _login(limited, "unknown@example.com", "wrong password!!", "10.0.7.2")
+    unknown_calls = [c for c in hashing_calls if c == "_verify"]
+    hashing_calls.clear()
+    wrong = await _login(limited, "known@example.com", "wrong password!!", "10.0.7.3")
+    assert unknown_calls == ["_verify"]
+    assert [c for c in hashing_calls if c == "_verify"] == ["_verify"]
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+    assert set(unknown.headers) - {"date"} == set(wrong.headers) - {"date"}
