@@ -43,7 +43,6 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app = AuthApp(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        JSON_SORT_KEYS=False,
         PROPAGATE_EXCEPTIONS=False,
     )
     app.extensions["runtime"] = Runtime(settings)

@@ -69,4 +69,3 @@ async def test_upgrade_then_downgrade_on_an_empty_database(empty_database: str) 
 async def test_models_and_migrations_agree(empty_database: str) -> None:
     migrate(empty_database, "head", "upgrade")
     assert await _differences(empty_database) == []
-
