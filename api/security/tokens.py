@@ -183,15 +183,20 @@ class AccessTokenDecoder:
 
     Built from the same settings as configure_tokens, with the same pinned algorithm,
     key, issuer and audience, and no leeway; it decodes once where Flask-JWT-Extended
-    decodes twice inside an app context.
+    decodes twice inside an app context. A gateway presents the same token many times
+    in its short life, so verified tokens are remembered (as Envoy's JWT filter does):
+    a remembered token is still refused once `exp` passes, and revocation is asked of
+    Redis on every request whatever this cache holds. Only the event loop calls it.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, cache_size: int = 10_000) -> None:
         self._key = settings.jwt_secret_key
         self._algorithms = [settings.jwt_algorithm]
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._jwt = pyjwt.PyJWT({"require": ["exp", "iat", "sub", "jti"]})
+        self._verified: dict[str, AccessClaims] = {}
+        self._cache_size = cache_size
 
     def decode(self, token: str) -> AccessClaims:
         """The claims of a valid access token.
@@ -200,6 +205,19 @@ class AccessTokenDecoder:
             TokenExpired: `exp` has passed.
             TokenInvalid: anything else wrong with the token.
         """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= self._cache_size:
+                # Oldest first: dicts keep insertion order.
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        if claims.expires_at <= time.time():
+            self._verified.pop(token, None)
+            raise TokenExpired()
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             claims = self._jwt.decode(
                 token,
