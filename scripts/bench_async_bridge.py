@@ -18,8 +18,8 @@ import os
 import statistics
 import uuid
 
-import httpx
-
+from api.settings import Settings
+from scripts.benchmarks.__main__ import delete_user, register_and_login
 from scripts.benchmarks.wrk import WrkResult, run_wrk, start_server, stop_server
 
 APPROACHES = {
@@ -30,26 +30,10 @@ APPROACHES = {
 ROUTES = ("/me", "/healthz")
 
 
-def bench_user(base: str) -> tuple[str, str]:
-    email = f"bench-{uuid.uuid4().hex}@example.com"
-    credentials = {"email": email, "password": "bench passphrase " + uuid.uuid4().hex}
-    httpx.post(f"{base}/auth/register", json=credentials).raise_for_status()
-    response = httpx.post(f"{base}/auth/login", json=credentials)
-    response.raise_for_status()
-    return email, str(response.json()["access_token"])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false"}
+def run_rounds(
+    args: argparse.Namespace, env: dict[str, str], email: str
+) -> dict[tuple[str, str], list[WrkResult]]:
+    """Every approach on every route, --rounds times, alternating approaches."""
     results: dict[tuple[str, str], list[WrkResult]] = {}
     token = ""
     for round_number in range(1, args.rounds + 1):
@@ -57,7 +41,7 @@ def main() -> None:
             server = start_server(target, args.port, env)
             try:
                 base = f"http://127.0.0.1:{args.port}"
-                token = token or bench_user(base)[1]
+                token = token or register_and_login(base, email)
                 headers = {"Authorization": f"Bearer {token}"}
                 for route in ROUTES:
                     run_wrk(base + route, seconds=2, connections=args.connections, headers=headers)
@@ -76,6 +60,25 @@ def main() -> None:
                     )
             finally:
                 stop_server(server)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMITS_ENABLED": "false"}
+    email = f"bench-{uuid.uuid4().hex}@example.com"
+    try:
+        results = run_rounds(args, env, email)
+    finally:
+        delete_user(Settings.from_env(), email)
 
     print(
         f"\nmedians (2 Hypercorn workers, wrk -t2 -c{args.connections}, "

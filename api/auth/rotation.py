@@ -51,30 +51,27 @@ async def refresh(
         new_jti=new_jti,
         expires_at=expires_at,
     )
-    if rotated:
-        await uow.commit()
+
+    def pair(refresh_jti: uuid.UUID, refresh_expires_at: datetime) -> IssuedTokens:
         return issue_tokens(
             user_id=user_id,
             role=user.role,
             session_id=session_id,
             fresh=False,
             settings=settings,
-            refresh_jti=new_jti,
-            refresh_expires_at=expires_at,
+            refresh_jti=refresh_jti,
+            refresh_expires_at=refresh_expires_at,
         )
+
+    if rotated:
+        await uow.commit()
+        return pair(new_jti, expires_at)
     session = await uow.sessions.get(session_id, user_id)
     if session is None or session.revoked_at is not None:
         raise TokenRevoked()
     if _within_grace(session, claims.jti, settings.refresh_reuse_grace):
-        return issue_tokens(
-            user_id=user_id,
-            role=user.role,
-            session_id=session_id,
-            fresh=False,
-            settings=settings,
-            refresh_jti=session.current_refresh_jti,
-            refresh_expires_at=session.expires_at,
-        )
+        # The current link again, never a second chain.
+        return pair(session.current_refresh_jti, session.expires_at)
     await _revoke_reused(uow, store, claims, session)
     raise RefreshTokenReused()
 

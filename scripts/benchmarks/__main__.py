@@ -49,7 +49,7 @@ def _env(**extra: str) -> dict[str, str]:
     }
 
 
-def _register_and_login(base: str, email: str) -> str:
+def register_and_login(base: str, email: str) -> str:
     credentials = {"email": email, "password": PASSWORD}
     httpx.post(f"{base}/auth/register", json=credentials, timeout=30).raise_for_status()
     response = httpx.post(f"{base}/auth/login", json=credentials, timeout=30)
@@ -57,7 +57,7 @@ def _register_and_login(base: str, email: str) -> str:
     return str(response.json()["access_token"])
 
 
-def _delete_user(settings: Settings, email: str) -> None:
+def delete_user(settings: Settings, email: str) -> None:
     import asyncio
 
     import asyncpg
@@ -121,7 +121,7 @@ class Bench:
         server = start_server("api.asgi:app", self.port, _env())
         try:
             if "token" not in token_holder:
-                token_holder["token"] = _register_and_login(self.base, self.email)
+                token_holder["token"] = register_and_login(self.base, self.email)
             auth = {"Authorization": f"Bearer {token_holder['token']}"}
             self.wrk("b", "/auth/verify", headers=auth)
             self.wrk("c", "/me", headers=auth)
@@ -247,7 +247,7 @@ def main() -> None:
         for number in range(1, args.rounds + 1):
             bench.round(number, token)
     finally:
-        _delete_user(settings, bench.email)
+        delete_user(settings, bench.email)
     figures = bench.report()
     if args.json:
         with open(args.json, "w") as out:

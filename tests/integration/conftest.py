@@ -87,3 +87,17 @@ async def redis(harness: Harness) -> Redis:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def stop_harness(harness: Harness, *emails: str) -> None:
+    """For a harness whose writes commit: delete the users it made, empty Redis, stop it."""
+    try:
+        async with harness.runtime.unit_of_work() as uow:
+            for email in emails:
+                user = await uow.users.get_by_email(email)
+                if user is not None:
+                    await uow.users.delete(user)
+            await uow.commit()
+        await harness.runtime.redis.flushdb()
+    finally:
+        await harness.runtime.stop()

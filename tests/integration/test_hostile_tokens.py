@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from api.settings import Settings
-from tests.integration.conftest import Harness, start_harness
+from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import INVALID_TOKEN_CHALLENGE, assert_problem
 
 ROUTES = ("/me", "/auth/verify")
@@ -173,10 +173,4 @@ async def test_wrong_issuer_or_audience_is_invalid_when_configured(settings: Set
                 harness, jwt.encode(bare, strict.jwt_secret_key, "HS256"), "token_invalid"
             )
     finally:
-        async with harness.runtime.unit_of_work() as uow:
-            user = await uow.users.get_by_email(email)
-            if user is not None:
-                await uow.users.delete(user)
-                await uow.commit()
-        await harness.runtime.redis.flushdb()
-        await harness.runtime.stop()
+        await stop_harness(harness, email)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from tests.integration.conftest import Harness, start_harness
+from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import assert_problem
 from tests.redis_server import OwnRedis
 
@@ -43,14 +43,7 @@ async def _harness(settings: Settings) -> AsyncIterator[Harness]:
         async with harness.client:
             yield harness
     finally:
-        async with harness.runtime.unit_of_work() as uow:
-            for email in emails:
-                user = await uow.users.get_by_email(email)
-                if user is not None:
-                    await uow.users.delete(user)
-            await uow.commit()
-        await harness.runtime.redis.flushdb()
-        await harness.runtime.stop()
+        await stop_harness(harness, *emails)
 
 
 async def _register(harness: Harness, email: str, ip: str) -> httpx.Response:

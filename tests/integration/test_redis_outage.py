@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from api.settings import Settings
-from tests.integration.conftest import bearer, start_harness
+from tests.integration.conftest import bearer, start_harness, stop_harness
 from tests.redis_server import OwnRedis
 
 
@@ -49,9 +49,4 @@ async def test_authenticated_routes_answer_503_while_redis_is_down_and_recover(
             assert (await harness.client.get("/auth/verify", headers=auth)).status_code == 204
             assert (await harness.client.get("/readyz")).status_code == 200
     finally:
-        async with harness.runtime.unit_of_work() as uow:
-            user = await uow.users.get_by_email(email)
-            if user is not None:
-                await uow.users.delete(user)
-                await uow.commit()
-        await harness.runtime.stop()
+        await stop_harness(harness, email)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import jwt
 
 from api.settings import Settings
-from tests.integration.conftest import Harness, bearer, start_harness
+from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 
 
 async def _session(harness: Harness, email: str = "refresh@example.com") -> dict[str, str]:
@@ -78,17 +78,7 @@ async def test_refresh_token_reused_after_grace_revokes_session(settings: Settin
             )
             assert newest.json()["code"] == "token_revoked"
     finally:
-        await _delete_user(harness, email)
-        await harness.runtime.stop()
-
-
-async def _delete_user(harness: Harness, email: str) -> None:
-    async with harness.runtime.unit_of_work() as uow:
-        user = await uow.users.get_by_email(email)
-        if user is not None:
-            await uow.users.delete(user)
-            await uow.commit()
-    await harness.runtime.redis.flushdb()
+        await stop_harness(harness, email)
 
 
 async def test_access_token_is_refused_by_refresh(harness: Harness) -> None:

@@ -9,7 +9,7 @@ import jwt
 from redis.asyncio import Redis
 
 from api.settings import Settings
-from tests.integration.conftest import Harness, bearer, start_harness
+from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 
 EMAIL = "keys@example.com"
 
@@ -69,10 +69,4 @@ async def test_revoking_a_refreshed_session_keeps_its_mark_as_long_as_its_newest
             assert 3590 <= ttls[sid_key] <= 3600
             assert all(ttl > 0 for ttl in ttls.values()), "every key must expire"
     finally:
-        async with harness.runtime.unit_of_work() as uow:
-            row = await uow.users.get_by_email("ttl@example.com")
-            if row is not None:
-                await uow.users.delete(row)
-                await uow.commit()
-        await harness.runtime.redis.flushdb()
-        await harness.runtime.stop()
+        await stop_harness(harness, "ttl@example.com")
