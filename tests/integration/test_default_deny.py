@@ -8,15 +8,8 @@ import uuid
 from api import create_app
 from api.settings import Settings
 from tests.integration.conftest import Harness
+from tests.unit.test_default_deny import ANONYMOUS
 
-ANONYMOUS = {
-    "auth.register",
-    "auth.login",
-    "ops.healthz",
-    "ops.readyz",
-    "ops.openapi",
-    "ops.metrics",
-}
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?[^<>]+>")
 
 
