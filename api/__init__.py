@@ -7,11 +7,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flask import Flask, Response, request
-from flask_jwt_extended.exceptions import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.errors import (
-    Forbidden,
     PayloadTooLarge,
     ServiceUnavailable,
     problem,
@@ -20,7 +18,6 @@ from api.errors import (
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
-from api.security.transport import normalise_authorization
 from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
 from api.settings import Settings
 from db.errors import StoreUnavailable
@@ -62,10 +59,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
 
     register_error_handlers(app)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
-    app.register_error_handler(
-        CSRFError, lambda _e: problem(Forbidden("The CSRF token is missing or wrong."))
-    )
-    app.before_request(_bound_and_normalise_request)
+    app.before_request(_note_route_and_bound_body)
     return app
 
 
@@ -86,9 +80,8 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
     return problem(ServiceUnavailable(headers={"Retry-After": "5"}))
 
 
-def _bound_and_normalise_request() -> None:
+def _note_route_and_bound_body() -> None:
     rule = request.url_rule
     request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
     if request.environ.get(BODY_TOO_LARGE):
         raise PayloadTooLarge()
-    normalise_authorization(request.environ)

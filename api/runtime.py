@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
+from api.security.verifier import TokenVerifier
 from api.settings import Settings
 from db.engine import UnitOfWork, create_engine, create_session_factory
 from db.limits import RateLimitStore
@@ -40,6 +41,7 @@ class Runtime:
     redis: Redis
     revocations: RevocationStore
     rate_limits: RateLimits
+    verifier: TokenVerifier
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -68,6 +70,7 @@ class Runtime:
             client_name=settings.db_application_name,
         )
         self.revocations = RevocationStore(self.redis)
+        self.verifier = TokenVerifier(settings, self.revocations)
         self.rate_limits = RateLimits(RateLimitStore(self.redis), settings)
         self.loop = asyncio.get_running_loop()
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from api.errors import NotFound
 from api.metrics import REVOCATIONS
-from api.security.tokens import AccessClaims
+from api.security.claims import AccessClaims
 from api.settings import Settings
 from db.engine import UnitOfWork
 from db.models import Session

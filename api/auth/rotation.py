@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from api.auth.revocation import seconds_until
 from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
 from api.metrics import REVOCATIONS
-from api.security.tokens import IssuedTokens, RefreshClaims, issue_tokens
+from api.security.claims import RefreshClaims
+from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
 from db.engine import UnitOfWork
 from db.models import Session
@@ -25,16 +26,14 @@ from db.revocation import RevocationStore
 async def refresh(
     uow: UnitOfWork, store: RevocationStore, settings: Settings, claims: RefreshClaims
 ) -> IssuedTokens:
-    """Exchange a refresh token for a new pair.
+    """Exchange a verified, unrevoked refresh token for a new pair.
 
     Raises:
-        TokenRevoked: the session, or everything of the user, was revoked; or the user is gone.
+        TokenRevoked: the session was revoked meanwhile, or the user is gone.
         RefreshTokenReused: a superseded token after the grace window (the session is revoked).
         AccountDisabled: the account was disabled.
         StoreUnavailable: Postgres or Redis did not answer.
     """
-    if await store.is_revoked(claims.user_id, claims.session_id, claims.jti, claims.issued_at):
-        raise TokenRevoked()
     user_id, session_id = uuid.UUID(claims.user_id), uuid.UUID(claims.session_id)
     user = await uow.users.get(user_id)
     if user is None:

@@ -11,18 +11,21 @@ from api.auth import revocation, rotation, service
 from api.auth.schemas import (
     CookieTokenResponse,
     LoginRequest,
+    RefreshRequest,
     RegisterRequest,
     SessionResponse,
     SessionsResponse,
     TokenResponse,
     UserResponse,
 )
+from api.errors import TokenMissing
 from api.metrics import login_outcome
 from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
 from api.runtime import runtime
 from api.schemas import no_content, parse_body, respond
-from api.security.guards import current_claims, public
-from api.security.tokens import IssuedTokens, read_refresh_token, token_came_from_cookie
+from api.security.guards import current_claims, public, token_came_from_cookie
+from api.security.tokens import IssuedTokens
+from api.security.transport import PresentedToken, bearer_token, presented_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -93,11 +96,23 @@ async def login() -> Response:
     ],
 )
 async def refresh() -> Response:
-    claims = read_refresh_token()
+    presented = _refresh_token()
     rt = runtime()
+    claims = await rt.verifier.refresh_claims(presented.token)
+    presented.check_csrf(claims.csrf)
     async with rt.unit_of_work() as uow:
         tokens = await rotation.refresh(uow, rt.revocations, rt.settings, claims)
-    return token_response(tokens, claims.session_id, cookies=token_came_from_cookie())
+    return token_response(tokens, claims.session_id, cookies=presented.from_cookie)
+
+
+def _refresh_token() -> PresentedToken:
+    """The refresh token: Authorization header, JSON body (OAuth 2.0 style), or cookie."""
+    if bearer_token(request.headers.get("Authorization")) is None and request.content_length:
+        return PresentedToken(parse_body(RefreshRequest).refresh_token)
+    presented = presented_token(request, refresh=True)
+    if presented is None:
+        raise TokenMissing()
+    return presented
 
 
 @bp.post("/logout")
@@ -165,11 +180,8 @@ async def delete_session(session_id: str) -> Response:
     headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
 )
 async def verify() -> Response:
-    claims = current_claims()
     response = no_content()
-    response.headers["X-Auth-User"] = claims.user_id
-    response.headers["X-Auth-Session"] = claims.session_id
-    response.headers["X-Auth-Role"] = claims.role
+    response.headers.update(current_claims().identity_headers())
     return response
 
 

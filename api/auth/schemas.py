@@ -25,6 +25,12 @@ class LoginRequest(Schema):
     transport: Literal["bearer", "cookie"] = "bearer"
 
 
+class RefreshRequest(Schema):
+    """A refresh token in the body, the way OAuth 2.0 clients send it."""
+
+    refresh_token: Annotated[Text, Field(min_length=1, max_length=8 * 1024)]
+
+
 class UserResponse(ResponseSchema):
     id: uuid.UUID
     email: str

@@ -8,8 +8,8 @@ import uuid
 from api.auth.revocation import revoke_other_sessions
 from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
+from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
-from api.security.tokens import AccessClaims
 from api.settings import Settings
 from db.engine import UnitOfWork
 from db.models import User

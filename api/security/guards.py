@@ -11,11 +11,12 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from flask import Flask, g
+from flask import Flask, g, request
 
-from api.errors import Forbidden, TokenRevoked
+from api.errors import Forbidden
 from api.runtime import runtime
-from api.security.tokens import AccessClaims, read_access_token
+from api.security.claims import AccessClaims
+from api.security.transport import PresentedToken, required_token
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -85,19 +86,18 @@ def _guard(view: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
 
 
 async def authenticate(*, fresh: bool = False) -> AccessClaims:
-    """Verify the access token, then ask Redis in one round trip whether it was revoked.
+    """Verify the request's access token (header or cookie) with the worker's one verifier.
 
     Raises:
-        TokenRevoked: the token, its session or all of its user's tokens were revoked.
+        TokenMissing, TokenInvalid, TokenExpired, TokenRevoked, FreshTokenRequired.
+        Forbidden: a state-changing cookie request without the CSRF echo.
         StoreUnavailable: Redis did not answer (fail closed).
     """
-    claims = read_access_token(fresh=fresh)
-    revoked = await runtime().revocations.is_revoked(
-        claims.user_id, claims.session_id, claims.jti, claims.issued_at
-    )
-    if revoked:
-        raise TokenRevoked()
+    presented = required_token(request)
+    claims = await runtime().verifier.authenticate(presented.token, fresh=fresh)
+    presented.check_csrf(claims.csrf)
     g.claims = claims
+    g.presented = presented
     return claims
 
 
@@ -105,3 +105,9 @@ def current_claims() -> AccessClaims:
     """The verified claims of the current request's access token."""
     claims: AccessClaims = g.claims
     return claims
+
+
+def token_came_from_cookie() -> bool:
+    """Whether the verified token of this request travelled in a cookie."""
+    presented: PresentedToken | None = g.get("presented")
+    return presented is not None and presented.from_cookie

@@ -1,38 +1,87 @@
-"""How a token travels: the Authorization header, read the way RFC 6750 and RFC 9110 say.
+"""How a token travels: the Authorization header or a cookie, and the CSRF rule of cookies.
 
-Flask-JWT-Extended reads `Authorization: Bearer <token>` case-sensitively and calls a
-bare `Bearer` malformed; here the scheme is matched case-insensitively, a header with
-no token counts as no token, and an oversized one is refused before any decoding.
-The cookie transport is Flask-JWT-Extended's own (see api.security.tokens).
+Separate from how a token is checked (api.security.verifier). The Authorization
+header is read the way RFC 6750 and RFC 9110 say: the scheme case-insensitively, a
+bare `Bearer` as no token, and an oversized header refused before any decoding.
+Cookies are the ones Flask-JWT-Extended sets at login (double-submit CSRF: a request
+that changes state echoes the CSRF cookie, which is also a claim of the token).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
-from typing import Any
+from dataclasses import dataclass
 
-from api.errors import TokenInvalid
+from flask import Request
+
+from api.errors import Forbidden, TokenInvalid, TokenMissing
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
+ACCESS_COOKIE = "access_token_cookie"
+REFRESH_COOKIE = "refresh_token_cookie"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BEARER = re.compile(r"bearer(?:[ \t]+(?P<token>.*))?", re.IGNORECASE | re.DOTALL)
 
 
-def normalise_authorization(environ: dict[str, Any]) -> None:
-    """Rewrite the request's Authorization header into the one form the verifier reads.
+@dataclass(frozen=True)
+class PresentedToken:
+    """A token as the client sent it, and how."""
+
+    token: str
+    from_cookie: bool = False
+    # The X-CSRF-Token header of a state-changing cookie request ("" when absent).
+    csrf_echo: str | None = None
+
+    def check_csrf(self, expected: str | None) -> None:
+        """Refuse a state-changing cookie request that does not echo the token's CSRF value.
+
+        Raises:
+            Forbidden: the echo is missing or wrong.
+        """
+        if self.csrf_echo is None:
+            return
+        if not expected or not hmac.compare_digest(self.csrf_echo, expected):
+            raise Forbidden("The CSRF token is missing or wrong.")
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer` header; None when there is none.
 
     Raises:
         TokenInvalid: the header is longer than any token this service issues.
     """
-    header = environ.get("HTTP_AUTHORIZATION")
     if header is None:
-        return
+        return None
     if len(header) > MAX_AUTHORIZATION_BYTES:
         raise TokenInvalid("The Authorization header is too large.")
     match = _BEARER.fullmatch(header.strip())
     if match is None:
-        return
-    token = (match.group("token") or "").strip()
-    if token:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    else:
-        del environ["HTTP_AUTHORIZATION"]
+        return None
+    return (match.group("token") or "").strip() or None
+
+
+def presented_token(request: Request, *, refresh: bool = False) -> PresentedToken | None:
+    """The request's token: the Authorization header first, then the cookie."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None:
+        return PresentedToken(token)
+    cookie = request.cookies.get(REFRESH_COOKIE if refresh else ACCESS_COOKIE)
+    if not cookie:
+        return None
+    echo = request.headers.get(CSRF_HEADER, "") if request.method in CSRF_METHODS else None
+    return PresentedToken(cookie, from_cookie=True, csrf_echo=echo)
+
+
+def required_token(request: Request, *, refresh: bool = False) -> PresentedToken:
+    """The request's token.
+
+    Raises:
+        TokenMissing: there is none.
+        TokenInvalid: the Authorization header is oversized.
+    """
+    presented = presented_token(request, refresh=refresh)
+    if presented is None:
+        raise TokenMissing()
+    return presented

@@ -146,3 +146,23 @@ async def test_cookie_refresh_needs_csrf_header_and_answers_with_cookies(harness
     assert with_csrf.status_code == 200
     assert "refresh_token" not in with_csrf.json()
     assert "refresh_token_cookie" in with_csrf.headers.get("set-cookie", "")
+
+
+async def test_refresh_token_in_a_json_body_is_exchanged_like_the_header(harness: Harness) -> None:
+    tokens = await _session(harness)
+    response = await harness.client.post(
+        "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["session_id"] == tokens["session_id"]
+    wrong_type = await harness.client.post(
+        "/auth/refresh", json={"refresh_token": tokens["access_token"]}
+    )
+    assert wrong_type.status_code == 401 and wrong_type.json()["code"] == "token_invalid"
+
+
+async def test_refresh_body_without_a_token_is_a_validation_error(harness: Harness) -> None:
+    response = await harness.client.post("/auth/refresh", json={"refresh": "x"})
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
+    nothing = await harness.client.post("/auth/refresh")
+    assert nothing.status_code == 401 and nothing.json()["code"] == "token_missing"
