@@ -41,22 +41,39 @@ async def logout_all(
     uow: UnitOfWork, store: RevocationStore, settings: Settings, user_id: str
 ) -> None:
     """Revoke every session of the user, on every device, at once."""
-    await uow.sessions.revoke_all(uuid.UUID(user_id))
-    # Covers every token issued until now, sessions being created this very moment included.
-    await store.revoke_issued_before(user_id, time.time(), settings.refresh_token_ttl)
+    await revoke_everything(uow, store, settings, user_id)
     await uow.commit()
     REVOCATIONS.labels("logout_all").inc()
 
 
-async def revoke_other_sessions(
-    uow: UnitOfWork, store: RevocationStore, user_id: str, keep: str
+async def revoke_everything(
+    uow: UnitOfWork, store: RevocationStore, settings: Settings, user_id: str
 ) -> None:
-    """Revoke every session of the user except `keep` (after a password change)."""
-    revoked = await uow.sessions.revoke_all(uuid.UUID(user_id), keep=uuid.UUID(keep))
+    """Revoke every session of the user and every token issued until now; the caller commits.
+
+    Each revoked session gets its own mark: a refresh that won the row just before
+    this ran hands out tokens whose `iat` may come after the "before" mark, and only
+    the session mark refuses those.
+    """
+    await revoke_other_sessions(uow, store, user_id, keep=None)
+    # Covers every token issued until now, sessions being created this very moment included.
+    await store.revoke_issued_before(user_id, time.time(), settings.refresh_token_ttl)
+
+
+async def revoke_other_sessions(
+    uow: UnitOfWork, store: RevocationStore, user_id: str, keep: str | None
+) -> None:
+    """Revoke every active session of the user except `keep`, in Postgres and in Redis.
+
+    The rows are locked by the update, so a refresh of one of them either ran
+    before (and its new tokens are covered by the session's mark) or fails after.
+    """
+    revoked = await uow.sessions.revoke_all(
+        uuid.UUID(user_id), keep=uuid.UUID(keep) if keep is not None else None
+    )
     if revoked:
         longest = max(seconds_until(expires_at) for _, expires_at in revoked)
         await store.revoke_sessions(user_id, [str(sid) for sid, _ in revoked], longest)
-        REVOCATIONS.labels("other_sessions").inc()
 
 
 async def revoke_session(

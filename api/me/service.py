@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
-from api.auth.revocation import revoke_other_sessions
+from api.auth.revocation import revoke_everything, revoke_other_sessions
 from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
@@ -60,6 +59,7 @@ async def change_password(
     await uow.users.set_password_hash(user, await passwords.hash(new_password))
     await revoke_other_sessions(uow, store, claims.user_id, keep=claims.session_id)
     await uow.commit()
+    REVOCATIONS.labels("other_sessions").inc()
 
 
 async def delete_account(
@@ -76,7 +76,9 @@ async def delete_account(
         InvalidCredentials: `password` is wrong.
     """
     user = await _check_password(uow, passwords, claims, password)
+    # Sessions are revoked (rows locked, Redis marks written) before the rows go
+    # with the user, so a refresh running at this moment can't outlive the account.
+    await revoke_everything(uow, store, settings, claims.user_id)
     await uow.users.delete(user)
-    await store.revoke_issued_before(claims.user_id, time.time(), settings.refresh_token_ttl)
     await uow.commit()
     REVOCATIONS.labels("account_deleted").inc()

@@ -37,7 +37,7 @@ async def test_logout_writes_jti_and_session_keys_with_their_remaining_lifetimes
     assert settings.refresh_token_ttl - 5 <= ttls[sid_key] <= settings.refresh_token_ttl
 
 
-async def test_logout_all_writes_one_before_mark_lasting_a_refresh_lifetime(
+async def test_logout_all_writes_a_before_mark_and_a_mark_per_session_lasting_a_refresh_lifetime(
     harness: Harness, settings: Settings
 ) -> None:
     user = await harness.register(EMAIL)
@@ -45,8 +45,10 @@ async def test_logout_all_writes_one_before_mark_lasting_a_refresh_lifetime(
     await harness.client.post("/auth/logout-all", headers=bearer(tokens["access_token"]))
     ttls = await _keys(harness.runtime.redis, user["id"])
     before_key = f"rv:{{{user['id']}}}:before"
-    assert set(ttls) == {before_key}
-    assert settings.refresh_token_ttl - 5 <= ttls[before_key] <= settings.refresh_token_ttl
+    sid_key = f"rv:{{{user['id']}}}:sid:{tokens['session_id']}"
+    assert set(ttls) == {before_key, sid_key}
+    for key in (before_key, sid_key):
+        assert settings.refresh_token_ttl - 5 <= ttls[key] <= settings.refresh_token_ttl
     mark = float(await harness.runtime.redis.get(before_key))
     assert abs(mark - time.time()) < 5
 
