@@ -8,20 +8,32 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from api.schemas import ResponseSchema, Schema, Text
+from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Text, Trimmed
+from api.security.passwords import MAX_PASSWORD_LENGTH
 
-Password = Annotated[Text, Field(min_length=1, max_length=1024)]
+Email = Annotated[EmailStr, Trimmed]
+# Taken exactly as sent: never trimmed (NIST SP 800-63B).
+Password = Annotated[Text, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+# A password being set; the service checks PASSWORD_MIN_LENGTH and the other rules.
+NewPassword = Annotated[
+    Text,
+    Field(
+        min_length=1,
+        max_length=MAX_PASSWORD_LENGTH,
+        json_schema_extra={NEW_PASSWORD_MARK: True},
+    ),
+]
 
 
 class RegisterRequest(Schema):
-    email: EmailStr
-    password: Password
+    email: Email
+    password: NewPassword
 
 
 class LoginRequest(Schema):
-    email: EmailStr
+    email: Email
     password: Password
-    device_name: Annotated[Text, Field(max_length=100)] | None = None
+    device_name: Annotated[Text, Field(max_length=100), Trimmed] | None = None
     transport: Literal["bearer", "cookie"] = "bearer"
 
 

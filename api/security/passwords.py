@@ -30,11 +30,20 @@ def common_passwords() -> frozenset[str]:
 
 
 def password_problems(password: str, min_length: int) -> list[str]:
-    """Why `password` is unacceptable for a new account; empty when it is fine."""
+    """Why `password` is unacceptable for a new account; empty when it is fine.
+
+    Lengths count the characters as sent: passwords are never trimmed or normalised.
+    Beside the length, only guessable values are refused (NIST SP 800-63B): common
+    passwords, only whitespace, and one character repeated.
+    """
     if len(password) < min_length:
         return [f"Use at least {min_length} characters."]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
+    if password.isspace():
+        return ["Use a password that is not only spaces."]
+    if len(set(password)) == 1:
+        return ["Use a password that is not one character repeated."]
     if password.lower() in common_passwords():
         return ["This password is too common; choose another."]
     return []
