@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
+from api.errors import HashingBusy
 from api.security.passwords import (
     MAX_PASSWORD_LENGTH,
     Passwords,
@@ -76,3 +78,22 @@ async def test_hash_made_with_other_parameters_needs_rehash(passwords: Passwords
         other.close()
     assert passwords.needs_rehash(old_hash) is True
     assert passwords.needs_rehash(await passwords.hash(GOOD)) is False
+
+
+async def test_checks_beyond_the_queue_bound_are_refused_at_once() -> None:
+    # OWASP cost: each check takes long enough for all 12 to arrive while 1 runs and 2 wait.
+    bounded = Passwords(memory_kib=19456, time_cost=2, parallelism=1, workers=1, queue_max=2)
+    try:
+        password_hash = await bounded.hash(GOOD)
+        outcomes = await asyncio.gather(
+            *(bounded.verify(password_hash, GOOD) for _ in range(12)), return_exceptions=True
+        )
+        busy = [o for o in outcomes if isinstance(o, HashingBusy)]
+        print(f"refused: {len(busy)} of 12, checked: {outcomes.count(True)}")
+        assert outcomes.count(True) == 3
+        assert len(busy) == 9
+        assert busy[0].status == 503 and busy[0].headers["Retry-After"] == "2"
+        # Once the queue drains, checks are served again.
+        assert await bounded.verify(password_hash, GOOD) is True
+    finally:
+        bounded.close()
