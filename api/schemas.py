@@ -29,7 +29,10 @@ def _trimmed(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+# Put after any length constraint: a constraint following a validator is reported in
+# generic words ("at least 1 item after validation").
+Storable = AfterValidator(_storable)
+Text = Annotated[str, Storable]
 # Leading and trailing whitespace removed: for names and addresses, never for passwords.
 Trimmed = BeforeValidator(_trimmed)
 

@@ -6,23 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StringConstraints
 
-from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Text, Trimmed
+from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Storable, Trimmed
 from api.security.passwords import MAX_PASSWORD_LENGTH
 
 Email = Annotated[EmailStr, Trimmed]
 # Taken exactly as sent: never trimmed (NIST SP 800-63B).
-Password = Annotated[Text, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH), Storable]
 # A password being set; the service checks PASSWORD_MIN_LENGTH and the other rules.
-NewPassword = Annotated[
-    Text,
-    Field(
-        min_length=1,
-        max_length=MAX_PASSWORD_LENGTH,
-        json_schema_extra={NEW_PASSWORD_MARK: True},
-    ),
-]
+NewPassword = Annotated[Password, Field(json_schema_extra={NEW_PASSWORD_MARK: True})]
 
 
 class RegisterRequest(Schema):
@@ -33,7 +26,7 @@ class RegisterRequest(Schema):
 class LoginRequest(Schema):
     email: Email
     password: Password
-    device_name: Annotated[Text, Field(max_length=100), Trimmed] | None = None
+    device_name: Annotated[str, StringConstraints(max_length=100), Storable, Trimmed] | None = None
     transport: Literal["bearer", "cookie"] = "bearer"
 
 
