@@ -138,6 +138,16 @@ class ServiceUnavailable(ApiError):
     detail = "A backing service is unavailable; retry later."
 
 
+class HashingBusy(ServiceUnavailable):
+    """More password checks wait than the hashing threads can serve soon: refused at once."""
+
+    detail = "Too many password checks are waiting; retry shortly."
+    retry_after = "2"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": self.retry_after})
+
+
 class InternalError(ApiError):
     status, code = 500, "internal_error"
     detail = "An unexpected error occurred."

@@ -16,6 +16,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.schemas import NEW_PASSWORD_MARK
 from api.security.guards import is_public
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -67,8 +68,13 @@ def documented(
     return mark
 
 
-def openapi_document(app: Flask, title: str = "Auth API") -> dict[str, Any]:
-    """Build the OpenAPI 3.1 document of every documented route of `app`."""
+def openapi_document(
+    app: Flask, *, password_min_length: int, title: str = "Auth API"
+) -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document of every documented route of `app`.
+
+    New passwords are documented with the configured minimum length, the one enforced.
+    """
     operations: list[tuple[str, str, str, Operation, bool]] = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
@@ -84,6 +90,7 @@ def openapi_document(app: Flask, title: str = "Auth API") -> dict[str, Any]:
         ref_template=_REF,
     )
     components = dict(schemas.get("$defs", {}))
+    _state_password_minimum(components, password_min_length)
     components["Problem"] = _PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for path, method, endpoint, operation, public in operations:
@@ -99,6 +106,17 @@ def openapi_document(app: Flask, title: str = "Auth API") -> dict[str, Any]:
             },
         },
     }
+
+
+def _state_password_minimum(components: dict[str, Any], min_length: int) -> None:
+    for schema in components.values():
+        for member in schema.get("properties", {}).values():
+            if member.pop(NEW_PASSWORD_MARK, False):
+                member["minLength"] = min_length
+                member["description"] = (
+                    f"At least {min_length} characters, counted as sent (never trimmed); "
+                    "not a common password, nor one character repeated."
+                )
 
 
 def _operation(path: str, endpoint: str, op: Operation, public: bool) -> dict[str, Any]:

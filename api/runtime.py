@@ -50,6 +50,7 @@ class Runtime:
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             workers=settings.hash_workers,
+            queue_max=settings.hash_queue_max,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
 

@@ -18,6 +18,10 @@ DEVELOPMENT_SECRET = "development-only-secret-never-use-in-production-0000"  # n
 MIN_SECRET_BYTES = 32
 ENVIRONMENTS = ("development", "test", "production")
 ALGORITHMS = ("HS256",)
+DEFAULT_HASH_WORKERS = max(os.cpu_count() or 1, 1)
+# At the OWASP argon2id cost a check takes 20-40 ms of a core, so 32 waiting per hashing
+# thread is about a second of queue; costlier parameters or slower cores stretch it to a few.
+HASH_QUEUE_PER_WORKER = 32
 
 
 class SettingsError(ValueError):
@@ -43,7 +47,8 @@ class Settings:
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
-    hash_workers: int = max(os.cpu_count() or 1, 1)
+    hash_workers: int = DEFAULT_HASH_WORKERS
+    hash_queue_max: int = HASH_QUEUE_PER_WORKER * DEFAULT_HASH_WORKERS
     db_pool_size: int = 10
     db_pool_timeout: float = 5.0
     db_application_name: str = "auth-api"
@@ -70,6 +75,7 @@ class Settings:
         """
         env = _Env(os.environ if environ is None else environ)
         app_env = env.choice("APP_ENV", "development", ENVIRONMENTS)
+        hash_workers = env.integer("HASH_WORKERS", cls.hash_workers, 1)
         settings = cls(
             app_env=app_env,
             database_url=normalise_database_url(env.text("DATABASE_URL", cls.database_url)),
@@ -88,7 +94,8 @@ class Settings:
             argon2_memory_kib=env.integer("ARGON2_MEMORY_KIB", cls.argon2_memory_kib, 8),
             argon2_time_cost=env.integer("ARGON2_TIME_COST", cls.argon2_time_cost, 1),
             argon2_parallelism=env.integer("ARGON2_PARALLELISM", cls.argon2_parallelism, 1),
-            hash_workers=env.integer("HASH_WORKERS", cls.hash_workers, 1),
+            hash_workers=hash_workers,
+            hash_queue_max=env.integer("HASH_QUEUE_MAX", HASH_QUEUE_PER_WORKER * hash_workers, 1),
             db_pool_size=env.integer("DB_POOL_SIZE", cls.db_pool_size, 1),
             db_application_name=env.text("DB_APPLICATION_NAME", cls.db_application_name),
             redis_pool_size=env.integer("REDIS_POOL_SIZE", cls.redis_pool_size, 1),

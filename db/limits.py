@@ -1,13 +1,18 @@
-"""RateLimitStore: rate-limit counters in Redis (the `limits` library's sliding-window
-counters, atomic Lua on the server), falling back to per-process memory while Redis
-is unreachable, so login keeps working."""
+"""RateLimitStore: rate-limit counters in Redis, falling back to per-process memory while
+Redis is unreachable, so login keeps working.
+
+Request limits are the `limits` library's sliding-window counters. Limits on password
+checks are reservations that can be given back, which `limits` has no operation for: each
+is one member of a sorted set per account (a sliding log of at most `limit` entries),
+taken and checked in one Lua script so concurrent attempts can't overshoot."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -15,10 +20,33 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
 
+from db.redis_pool import UNAVAILABLE
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "rl"
 WARNING_INTERVAL = 60.0
+# The local fallback forgets accounts whose reservations all expired once it holds this many.
+LOCAL_SWEEP_AT = 10_000
+
+# KEYS[1]: one account's reservations, ids scored by when they were taken (ms, Redis's clock,
+# so every host agrees). ARGV: limit, window in ms, the new reservation's id.
+# Answers {1, remaining} when taken, {0, ms until the oldest expires} when refused.
+_RESERVE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local taken = redis.call('ZCARD', KEYS[1])
+if taken >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {0, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, limit - taken - 1}
+"""
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,52 @@ class Verdict:
     limit: int
     remaining: int
     reset_after: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One attempt taken from a limit before the work it guards, so it can be given back."""
+
+    verdict: Verdict
+    key: str = ""
+    id: str = ""
+    local: bool = False
+
+
+def _reservation_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
+    return ":".join((KEY_PREFIX, "reserved", *identifiers, str(item.get_expiry())))
+
+
+def _retry_after(seconds: float) -> int:
+    return max(math.ceil(seconds), 1)
+
+
+@dataclass
+class _LocalReservations:
+    """The same sliding log in this process's memory, while Redis is unreachable."""
+
+    taken: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def reserve(self, key: str, reservation_id: str, limit: int, window: float) -> Verdict:
+        now = time.time()
+        if len(self.taken) >= LOCAL_SWEEP_AT:
+            self._sweep(now, window)
+        log = {i: t for i, t in self.taken.get(key, {}).items() if t > now - window}
+        self.taken[key] = log
+        if len(log) >= limit:
+            return Verdict(False, limit, 0, _retry_after(min(log.values()) + window - now))
+        log[reservation_id] = now
+        return Verdict(True, limit, limit - len(log), 0)
+
+    def release(self, key: str, reservation_id: str) -> None:
+        self.taken.get(key, {}).pop(reservation_id, None)
+
+    def _sweep(self, now: float, window: float) -> None:
+        self.taken = {
+            key: log
+            for key, log in self.taken.items()
+            if any(t > now - window for t in log.values())
+        }
 
 
 class RateLimitStore:
@@ -42,6 +116,9 @@ class RateLimitStore:
         )
         self._shared = SlidingWindowCounterRateLimiter(shared)
         self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._redis = redis
+        self._reserve = redis.register_script(_RESERVE)
+        self._local_reservations = _LocalReservations()
         self._last_warning = -math.inf
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> Verdict:
@@ -63,6 +140,36 @@ class RateLimitStore:
             self._warn()
             allowed = await self._local.test(item, *identifiers)
             return await self._verdict(self._local, allowed, item, identifiers)
+
+    async def reserve(self, item: RateLimitItem, *identifiers: str) -> Reservation:
+        """Take one of the limit's attempts atomically; the verdict says whether one was free."""
+        key = _reservation_key(item, identifiers)
+        reservation_id = uuid.uuid4().hex
+        window = item.get_expiry()
+        try:
+            allowed, value = await self._reserve(
+                keys=[key], args=[item.amount, window * 1000, reservation_id]
+            )
+        except UNAVAILABLE:
+            self._warn()
+            verdict = self._local_reservations.reserve(key, reservation_id, item.amount, window)
+            return Reservation(verdict, key, reservation_id, local=True)
+        if allowed:
+            return Reservation(Verdict(True, item.amount, int(value), 0), key, reservation_id)
+        return Reservation(Verdict(False, item.amount, 0, _retry_after(int(value) / 1000)))
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give a taken attempt back (a refused one holds nothing)."""
+        if not reservation.verdict.allowed:
+            return
+        if reservation.local:
+            self._local_reservations.release(reservation.key, reservation.id)
+            return
+        try:
+            await self._redis.zrem(reservation.key, reservation.id)
+        except UNAVAILABLE:
+            # Not given back: it expires with its window, as a failure would.
+            self._warn()
 
     async def _verdict(
         self,

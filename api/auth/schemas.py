@@ -6,29 +6,34 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StringConstraints
 
-from api.schemas import ResponseSchema, Schema, Text
+from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Storable, Trimmed
+from api.security.passwords import MAX_PASSWORD_LENGTH
 
-Password = Annotated[Text, Field(min_length=1, max_length=1024)]
+Email = Annotated[EmailStr, Trimmed]
+# Taken exactly as sent: never trimmed (NIST SP 800-63B).
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH), Storable]
+# A password being set; the service checks PASSWORD_MIN_LENGTH and the other rules.
+NewPassword = Annotated[Password, Field(json_schema_extra={NEW_PASSWORD_MARK: True})]
 
 
 class RegisterRequest(Schema):
-    email: EmailStr
-    password: Password
+    email: Email
+    password: NewPassword
 
 
 class LoginRequest(Schema):
-    email: EmailStr
+    email: Email
     password: Password
-    device_name: Annotated[Text, Field(max_length=100)] | None = None
+    device_name: Annotated[str, StringConstraints(max_length=100), Storable, Trimmed] | None = None
     transport: Literal["bearer", "cookie"] = "bearer"
 
 
 class RefreshRequest(Schema):
     """A refresh token in the body, the way OAuth 2.0 clients send it."""
 
-    refresh_token: Annotated[Text, Field(min_length=1, max_length=8 * 1024)]
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=8 * 1024), Storable]
 
 
 class UserResponse(ResponseSchema):

@@ -67,20 +67,19 @@ async def login(
     """Check the credentials and open a new device session.
 
     Raises:
-        RateLimited: too many failed logins for this account (checked before hashing).
+        RateLimited: too many failed password checks for this account (reserved before hashing).
+        HashingBusy: too many password checks are waiting for the hashing threads.
         InvalidCredentials: unknown email or wrong password (same answer, same work).
         AccountDisabled: right password, but the account is disabled.
     """
-    await limits.check_account(email)
-    user = await uow.users.get_by_email(email)
-    await uow.release()
-    if user is None:
-        await passwords.verify_dummy(password)
-        await limits.record_failure(email)
-        raise InvalidCredentials()
-    if not await passwords.verify(user.password_hash, password):
-        await limits.record_failure(email)
-        raise InvalidCredentials()
+    async with limits.password_check(email):
+        user = await uow.users.get_by_email(email)
+        await uow.release()
+        if user is None:
+            await passwords.verify_dummy(password)
+            raise InvalidCredentials()
+        if not await passwords.verify(user.password_hash, password):
+            raise InvalidCredentials()
     if user.disabled:
         raise AccountDisabled()
     if passwords.needs_rehash(user.password_hash):

@@ -14,7 +14,12 @@ from api.security.guards import current_claims, fresh_required
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
-FRESH_ERRORS = (("fresh_token_required", 401), ("invalid_credentials", 401), *STORE_ERRORS)
+FRESH_ERRORS = (
+    ("fresh_token_required", 401),
+    ("invalid_credentials", 401),
+    ("rate_limited", 429),
+    *STORE_ERRORS,
+)
 
 
 @bp.get("")
@@ -41,6 +46,7 @@ async def change_password() -> Response:
             uow,
             rt.revocations,
             rt.passwords,
+            rt.rate_limits,
             rt.settings,
             current_claims(),
             data.current_password,
@@ -62,6 +68,12 @@ async def delete_me() -> Response:
     rt = runtime()
     async with rt.unit_of_work() as uow:
         await service.delete_account(
-            uow, rt.revocations, rt.passwords, rt.settings, current_claims(), data.password
+            uow,
+            rt.revocations,
+            rt.passwords,
+            rt.rate_limits,
+            rt.settings,
+            current_claims(),
+            data.password,
         )
     return no_content()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from api.auth.schemas import Password
+from api.auth.schemas import NewPassword, Password
 from api.schemas import Schema
 
 
 class ChangePasswordRequest(Schema):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class DeleteAccountRequest(Schema):

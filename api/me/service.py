@@ -9,6 +9,7 @@ from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
+from api.security.rate_limits import RateLimits
 from api.settings import Settings
 from db.engine import UnitOfWork
 from db.models import User
@@ -28,12 +29,14 @@ async def get_me(uow: UnitOfWork, claims: AccessClaims) -> User:
 
 
 async def _check_password(
-    uow: UnitOfWork, passwords: Passwords, claims: AccessClaims, password: str
+    uow: UnitOfWork, passwords: Passwords, limits: RateLimits, claims: AccessClaims, password: str
 ) -> User:
     user = await get_me(uow, claims)
     await uow.release()
-    if not await passwords.verify(user.password_hash, password):
-        raise InvalidCredentials("The password is incorrect.")
+    # The same per-account limit as login: a token must not make a better password oracle.
+    async with limits.password_check(user.email):
+        if not await passwords.verify(user.password_hash, password):
+            raise InvalidCredentials("The password is incorrect.")
     return user
 
 
@@ -41,6 +44,7 @@ async def change_password(
     uow: UnitOfWork,
     store: RevocationStore,
     passwords: Passwords,
+    limits: RateLimits,
     settings: Settings,
     claims: AccessClaims,
     current_password: str,
@@ -50,12 +54,13 @@ async def change_password(
 
     Raises:
         InvalidCredentials: `current_password` is wrong.
+        RateLimited: too many failed password checks for this account.
         ValidationFailed: the new password breaks a rule.
     """
     problems = password_problems(new_password, settings.password_min_length)
     if problems:
         raise ValidationFailed([{"field": "new_password", "message": m} for m in problems])
-    user = await _check_password(uow, passwords, claims, current_password)
+    user = await _check_password(uow, passwords, limits, claims, current_password)
     await uow.users.set_password_hash(user, await passwords.hash(new_password))
     await revoke_other_sessions(uow, store, claims.user_id, keep=claims.session_id)
     await uow.commit()
@@ -66,6 +71,7 @@ async def delete_account(
     uow: UnitOfWork,
     store: RevocationStore,
     passwords: Passwords,
+    limits: RateLimits,
     settings: Settings,
     claims: AccessClaims,
     password: str,
@@ -74,8 +80,9 @@ async def delete_account(
 
     Raises:
         InvalidCredentials: `password` is wrong.
+        RateLimited: too many failed password checks for this account.
     """
-    user = await _check_password(uow, passwords, claims, password)
+    user = await _check_password(uow, passwords, limits, claims, password)
     # Sessions are revoked (rows locked, Redis marks written) before the rows go
     # with the user, so a refresh running at this moment can't outlive the account.
     await revoke_everything(uow, store, settings, claims.user_id)

@@ -62,5 +62,7 @@ def metrics() -> Response:
 @documented("This OpenAPI 3.1 document of every route")
 def openapi() -> Response:
     if "openapi" not in current_app.extensions:
-        current_app.extensions["openapi"] = openapi_document(current_app)
+        current_app.extensions["openapi"] = openapi_document(
+            current_app, password_min_length=runtime().settings.password_min_length
+        )
     return jsonify(current_app.extensions["openapi"])

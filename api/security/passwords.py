@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -13,6 +14,8 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from api.errors import HashingBusy
 
 T = TypeVar("T")
 
@@ -27,11 +30,20 @@ def common_passwords() -> frozenset[str]:
 
 
 def password_problems(password: str, min_length: int) -> list[str]:
-    """Why `password` is unacceptable for a new account; empty when it is fine."""
+    """Why `password` is unacceptable for a new account; empty when it is fine.
+
+    Lengths count the characters as sent: passwords are never trimmed or normalised.
+    Beside the length, only guessable values are refused (NIST SP 800-63B): common
+    passwords, only whitespace, and one character repeated.
+    """
     if len(password) < min_length:
         return [f"Use at least {min_length} characters."]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [f"Use at most {MAX_PASSWORD_LENGTH} characters."]
+    if password.isspace():
+        return ["Use a password that is not only spaces."]
+    if len(set(password)) == 1:
+        return ["Use a password that is not one character repeated."]
     if password.lower() in common_passwords():
         return ["This password is too common; choose another."]
     return []
@@ -41,22 +53,36 @@ class Passwords:
     """argon2id with configurable cost; every hash and verify runs in a thread pool.
 
     argon2-cffi releases the GIL while hashing, so the pool gives real parallelism
-    while the event loop keeps serving other requests.
+    while the event loop keeps serving other requests. At most `queue_max` jobs wait
+    for a thread; more are refused at once (HashingBusy) instead of queueing without
+    bound, so a flood can't make every login wait behind it.
     """
 
-    def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int, workers: int):
+    def __init__(
+        self, *, memory_kib: int, time_cost: int, parallelism: int, workers: int, queue_max: int
+    ):
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
+        # Running plus waiting jobs; thread-safe, as the pool may be fed from several threads.
+        self._slots = threading.BoundedSemaphore(workers + queue_max)
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
-        """A new argon2id hash of `password`."""
+        """A new argon2id hash of `password`.
+
+        Raises:
+            HashingBusy: the hashing queue is full.
+        """
         return await self._run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        """Whether `password` matches `password_hash`."""
+        """Whether `password` matches `password_hash`.
+
+        Raises:
+            HashingBusy: the hashing queue is full.
+        """
         return await self._run(self._verify, password_hash, password)
 
     async def verify_dummy(self, password: str) -> None:
@@ -80,4 +106,13 @@ class Passwords:
             return False
 
     async def _run(self, func: Callable[..., T], *args: str) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        if not self._slots.acquire(blocking=False):
+            raise HashingBusy()
+        try:
+            job = self._executor.submit(func, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        # The slot is the job's, not the caller's: a cancelled caller leaves it running.
+        job.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.wrap_future(job)

@@ -1,4 +1,4 @@
-"""The login endpoint's rate limits: per client IP, and per account on failed logins.
+"""Rate limits: login and registration per client IP, and password checks per account.
 
 Every check runs before any password hashing, so saying no stays cheap.
 """
@@ -6,16 +6,19 @@ Every check runs before any password hashing, so saying no stays cheap.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from limits import RateLimitItem, parse
 
-from api.errors import RateLimited
+from api.errors import InvalidCredentials, RateLimited
 from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
 from db.limits import RateLimitStore, Verdict
 
 
-def _account(email: str) -> str:
+def account_key(email: str) -> str:
+    """The identifier of an account's limits: every route that checks a password uses it."""
     # Keys name a digest, never the address itself.
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
@@ -48,22 +51,35 @@ class RateLimits:
                 await self._store.hit(self._register, "register-ip", ip), "register_ip"
             )
 
-    async def check_account(self, email: str) -> None:
-        """Refuse a login for an account with too many recent failures, whatever the IP.
+    @asynccontextmanager
+    async def password_check(self, email: str) -> AsyncIterator[None]:
+        """Reserve one of the account's password checks for the block, whatever the IP.
+
+        Reserved before any hashing and atomically, so however many attempts arrive
+        together, at most the limit's worth are checked per window. The block keeps the
+        reservation only when it raises InvalidCredentials (a wrong password, or an
+        unknown email: the answer must not tell); any other outcome gives it back, so
+        successes never count as failures.
 
         Raises:
-            RateLimited: too many failed logins for this email.
+            RateLimited: the account's failed checks reached the limit.
         """
-        if self._enabled:
-            _raise_if_refused(
-                await self._store.test(self._failures, "login-failures", _account(email)),
-                "login_account",
-            )
-
-    async def record_failure(self, email: str) -> None:
-        """Count a failed login against the account (known or not: the answer must not tell)."""
-        if self._enabled:
-            await self._store.hit(self._failures, "login-failures", _account(email))
+        if not self._enabled:
+            yield
+            return
+        reservation = await self._store.reserve(
+            self._failures, "password-failures", account_key(email)
+        )
+        _raise_if_refused(reservation.verdict, "login_account")
+        try:
+            yield
+        except InvalidCredentials:
+            raise
+        # A cancelled block keeps its reservation too: its check may have run.
+        except Exception:
+            await self._store.release(reservation)
+            raise
+        await self._store.release(reservation)
 
 
 def _raise_if_refused(verdict: Verdict, limit: str) -> None:

@@ -42,6 +42,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REFRESH_REUSE_GRACE": str(settings.refresh_reuse_grace),
         "ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
         "ARGON2_TIME_COST": str(settings.argon2_time_cost),
+        "HASH_WORKERS": str(settings.hash_workers),
+        "HASH_QUEUE_MAX": str(settings.hash_queue_max),
         "DB_POOL_SIZE": str(settings.db_pool_size),
         "REDIS_POOL_SIZE": str(settings.redis_pool_size),
         "DB_APPLICATION_NAME": settings.db_application_name,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 
 from api import create_app
 from api.settings import Settings
+from tests.integration.conftest import start_harness
 
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 REF_PREFIX = "#/components/schemas/"
@@ -94,3 +97,25 @@ def test_guarded_operations_document_token_errors(document: dict[str, Any]) -> N
     for path, method, operation in operations(document):
         if operation["security"]:
             assert "401" in operation["responses"], (method, path)
+
+
+async def test_new_passwords_document_the_configured_minimum_length(settings: Settings) -> None:
+    _, harness = await start_harness(replace(settings, password_min_length=16))
+    try:
+        async with harness.client:
+            document = (await harness.client.get("/openapi.json")).json()
+            short = await harness.client.post(
+                "/auth/register", json={"email": "sixteen@example.com", "password": "x1" * 7 + "y"}
+            )
+    finally:
+        await harness.runtime.stop()
+    schemas = document["components"]["schemas"]
+    assert schemas["RegisterRequest"]["properties"]["password"]["minLength"] == 16
+    assert schemas["ChangePasswordRequest"]["properties"]["new_password"]["minLength"] == 16
+    # Existing passwords are checked whatever their length: only "not empty" is documented.
+    assert schemas["LoginRequest"]["properties"]["password"]["minLength"] == 1
+    assert schemas["DeleteAccountRequest"]["properties"]["password"]["minLength"] == 1
+    assert "x-new-password" not in json.dumps(document)
+    assert short.json()["errors"] == [
+        {"field": "password", "message": "Use at least 16 characters."}
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from tests.integration.conftest import Harness, start_harness, stop_harness
+from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 from tests.integration.problems import assert_problem
 from tests.redis_server import OwnRedis
 
@@ -221,3 +222,142 @@ async def test_unknown_email_costs_the_same_verification_as_a_wrong_password(
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
     assert set(unknown.headers) - {"date"} == set(wrong.headers) - {"date"}
+
+
+async def _wrong_logins_at_once(harness: Harness, email: str, count: int) -> list[int]:
+    # Each from its own IP: only the account's limit stands in the way.
+    responses = await asyncio.gather(
+        *(
+            _login(harness, email, "wrong password!!", f"10.1.{n // 250}.{n % 250}")
+            for n in range(count)
+        )
+    )
+    for response in responses:
+        if response.status_code == 429:
+            _assert_limited(response)
+    return [r.status_code for r in responses]
+
+
+async def test_simultaneous_wrong_logins_check_at_most_the_limit_of_passwords(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    await _register(limited, "target@example.com", "10.0.8.1")
+    hashing_calls.clear()
+    statuses = await _wrong_logins_at_once(limited, "target@example.com", 30)
+    checked = hashing_calls.count("_verify")
+    print(f"401s: {statuses.count(401)} of 30, 429s: {statuses.count(429)}, checks: {checked}")
+    assert statuses.count(401) + statuses.count(429) == 30
+    assert statuses.count(401) <= 3
+    assert checked <= 3
+
+
+async def test_simultaneous_wrong_logins_for_an_unknown_email_check_at_most_the_limit(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    statuses = await _wrong_logins_at_once(limited, "nobody-at-all@example.com", 30)
+    print(f"401s: {statuses.count(401)} of 30, checks: {hashing_calls.count('_verify')}")
+    assert statuses.count(401) <= 3
+    assert hashing_calls.count("_verify") <= 3
+
+
+async def test_successful_logins_give_their_reservation_back(limited: Harness) -> None:
+    await _register(limited, "regular@example.com", "10.0.8.2")
+    for n in range(2):
+        wrong = await _login(limited, "regular@example.com", "wrong password!!", f"10.0.10.{n}")
+        assert wrong.status_code == 401
+    # One slot is left: each success takes it and gives it back.
+    for n in range(6):
+        login = await _login(limited, "regular@example.com", PASSWORD, f"10.0.11.{n}")
+        assert login.status_code == 200, login.text
+    # Two failures so far: one more fits, the fourth is refused.
+    last = await _login(limited, "regular@example.com", "wrong password!!", "10.0.12.1")
+    assert last.status_code == 401
+    _assert_limited(await _login(limited, "regular@example.com", PASSWORD, "10.0.12.2"))
+
+
+async def _fresh_token(harness: Harness, email: str) -> str:
+    await _register(harness, email, "10.0.13.1")
+    response = await _login(harness, email, PASSWORD, "10.0.13.2")
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def test_wrong_current_passwords_at_once_count_against_the_account_limit(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    token = await _fresh_token(limited, "oracle@example.com")
+    hashing_calls.clear()
+    responses = await asyncio.gather(
+        *(
+            limited.client.post(
+                "/me/password",
+                json={"current_password": f"guess number {n:03}", "new_password": PASSWORD + "!"},
+                headers=bearer(token),
+            )
+            for n in range(30)
+        )
+    )
+    statuses = [r.status_code for r in responses]
+    checked = hashing_calls.count("_verify")
+    print(f"/me/password 401s: {statuses.count(401)} of 30, checks: {checked}")
+    assert statuses.count(401) + statuses.count(429) == 30
+    assert statuses.count(401) <= 3
+    assert checked <= 3
+    for response in responses:
+        if response.status_code == 429:
+            _assert_limited(response)
+    # The same limit as login and account deletion: the right password waits too.
+    _assert_limited(await _login(limited, "oracle@example.com", PASSWORD, "10.0.13.3"))
+    deletion = await limited.client.request(
+        "DELETE", "/me", json={"password": PASSWORD}, headers=bearer(token)
+    )
+    _assert_limited(deletion)
+
+
+async def test_wrong_passwords_on_every_route_share_one_account_limit(limited: Harness) -> None:
+    token = await _fresh_token(limited, "shared@example.com")
+    change = await limited.client.post(
+        "/me/password",
+        json={"current_password": "wrong password!!", "new_password": PASSWORD + "!"},
+        headers=bearer(token),
+    )
+    assert change.status_code == 401
+    deletion = await limited.client.request(
+        "DELETE", "/me", json={"password": "wrong password!!"}, headers=bearer(token)
+    )
+    assert deletion.status_code == 401
+    login = await _login(limited, "shared@example.com", "wrong password!!", "10.0.14.1")
+    assert login.status_code == 401
+    _assert_limited(
+        await limited.client.request(
+            "DELETE", "/me", json={"password": PASSWORD}, headers=bearer(token)
+        )
+    )
+
+
+async def test_account_reservations_hold_in_process_memory_while_redis_is_down(
+    settings: Settings,
+) -> None:
+    own = OwnRedis()
+    own.start()
+    try:
+        fallback = replace(
+            settings,
+            redis_url=own.url,
+            redis_timeout=1,
+            rate_limits_enabled=True,
+            login_rate_limit="1000/minute",
+            login_failure_limit="3/15 minutes",
+            trusted_proxy_hops=1,
+        )
+        async with _harness(fallback) as harness:
+            await _register(harness, "down@example.com", "10.0.15.1")
+            own.stop()
+            statuses = await _wrong_logins_at_once(harness, "down@example.com", 30)
+            print(f"Redis down: 401s {statuses.count(401)} of 30, 429s {statuses.count(429)}")
+            assert statuses.count(401) + statuses.count(429) == 30
+            assert statuses.count(401) <= 3
+            own.start()
+    finally:
+        own.stop()

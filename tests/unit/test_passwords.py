@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
+from api.errors import HashingBusy
 from api.security.passwords import (
     MAX_PASSWORD_LENGTH,
     Passwords,
@@ -19,7 +21,7 @@ COMMON = "password1234"
 
 @pytest.fixture
 def passwords() -> Iterator[Passwords]:
-    hasher = Passwords(memory_kib=1024, time_cost=1, parallelism=1, workers=2)
+    hasher = Passwords(memory_kib=1024, time_cost=1, parallelism=1, workers=2, queue_max=8)
     yield hasher
     hasher.close()
 
@@ -39,7 +41,7 @@ def test_password_of_exactly_min_length_is_fine() -> None:
 
 def test_password_longer_than_1024_characters_is_a_problem() -> None:
     assert password_problems("x" * (MAX_PASSWORD_LENGTH + 1), min_length=12)
-    assert password_problems("x" * MAX_PASSWORD_LENGTH, min_length=12) == []
+    assert password_problems("xy" * (MAX_PASSWORD_LENGTH // 2), min_length=12) == []
 
 
 @pytest.mark.parametrize("variant", [COMMON, COMMON.upper(), "PassWord1234"])
@@ -69,10 +71,29 @@ async def test_garbage_hash_does_not_verify(passwords: Passwords) -> None:
 
 
 async def test_hash_made_with_other_parameters_needs_rehash(passwords: Passwords) -> None:
-    other = Passwords(memory_kib=2048, time_cost=2, parallelism=1, workers=1)
+    other = Passwords(memory_kib=2048, time_cost=2, parallelism=1, workers=1, queue_max=8)
     try:
         old_hash = await other.hash(GOOD)
     finally:
         other.close()
     assert passwords.needs_rehash(old_hash) is True
     assert passwords.needs_rehash(await passwords.hash(GOOD)) is False
+
+
+async def test_checks_beyond_the_queue_bound_are_refused_at_once() -> None:
+    # OWASP cost: each check takes long enough for all 12 to arrive while 1 runs and 2 wait.
+    bounded = Passwords(memory_kib=19456, time_cost=2, parallelism=1, workers=1, queue_max=2)
+    try:
+        password_hash = await bounded.hash(GOOD)
+        outcomes = await asyncio.gather(
+            *(bounded.verify(password_hash, GOOD) for _ in range(12)), return_exceptions=True
+        )
+        busy = [o for o in outcomes if isinstance(o, HashingBusy)]
+        print(f"refused: {len(busy)} of 12, checked: {outcomes.count(True)}")
+        assert outcomes.count(True) == 3
+        assert len(busy) == 9
+        assert busy[0].status == 503 and busy[0].headers["Retry-After"] == "2"
+        # Once the queue drains, checks are served again.
+        assert await bounded.verify(password_hash, GOOD) is True
+    finally:
+        bounded.close()

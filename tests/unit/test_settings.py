@@ -124,3 +124,10 @@ def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
         Settings.from_env({"LOGIN_RATE_LIMIT": "lots"})
     with pytest.raises(SettingsError, match="RATE_LIMITS_ENABLED"):
         Settings.from_env({"RATE_LIMITS_ENABLED": "maybe"})
+
+
+def test_hash_queue_bound_defaults_to_32_per_hashing_thread_and_can_be_set() -> None:
+    assert Settings.from_env({"HASH_WORKERS": "3"}).hash_queue_max == 96
+    assert Settings.from_env({"HASH_WORKERS": "3", "HASH_QUEUE_MAX": "5"}).hash_queue_max == 5
+    with pytest.raises(SettingsError, match="HASH_QUEUE_MAX"):
+        Settings.from_env({"HASH_QUEUE_MAX": "0"})
