@@ -17,6 +17,7 @@ from api.errors import (
     problem,
     register_error_handlers,
 )
+from api.maintenance.cli import purge_command
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         CSRFError, lambda _e: problem(Forbidden("The CSRF token is missing or wrong."))
     )
     app.before_request(_bound_and_normalise_request)
+    app.cli.add_command(purge_command)
     return app
 
 
