@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import EmailStr, Field
 
 from api.schemas import ResponseSchema, Schema, Text
+from db.sessions import LISTED_SESSIONS
 
 Password = Annotated[Text, Field(min_length=1, max_length=1024)]
 
@@ -61,4 +62,4 @@ class SessionResponse(ResponseSchema):
 
 
 class SessionsResponse(ResponseSchema):
-    sessions: list[SessionResponse]
+    sessions: Annotated[list[SessionResponse], Field(max_length=LISTED_SESSIONS)]

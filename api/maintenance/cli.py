@@ -31,9 +31,7 @@ def purge_command() -> None:
         ) from None
     except DBAPIError as error:
         reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-        raise click.ClickException(
-            f"Postgres at {where} refused the purge: {reason}."
-        ) from None
+        raise click.ClickException(f"Postgres at {where} refused the purge: {reason}.") from None
     click.echo(report.summary())
 
 
