@@ -54,9 +54,9 @@ class PurgeReport:
 
     def summary(self) -> str:
         """One line for a log or a terminal."""
-        counts = ", ".join(f"{count} {name}" for name, count in self.deleted.items())
+        counts = ", ".join(f"{name}: {count}" for name, count in self.deleted.items())
         if self.skipped:
-            return f"purge stopped: another instance holds the purge lock (purged {counts})"
+            return f"purge stopped, another instance holds the purge lock; purged {counts}"
         return f"purged {counts}"
 
 

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api.maintenance.purge import purge
+from api.maintenance.schedule import PurgeSchedule
 from api.settings import Settings
 from db.engine import UnitOfWork, create_engine, create_session_factory
 from db.models import Session, User
@@ -263,7 +264,7 @@ async def test_purge_command_prints_one_line_of_what_it_deleted_and_exits_0(
     code, out, err = await _flask_purge(settings, settings.database_url)
 
     assert code == 0, err
-    match = re.fullmatch(r"purged (\d+) sessions\n", out)
+    match = re.fullmatch(r"purged sessions: (\d+)\n", out)
     assert match, out
     assert int(match.group(1)) >= len(old)
     assert await sessions.remaining(old) == set()
@@ -284,3 +285,21 @@ async def test_purge_command_exits_non_zero_with_one_line_when_postgres_is_unrea
     assert err.count("\n") == 1, err
     assert "Postgres is unreachable at 127.0.0.1:1" in err
     print(f"flask purge, Postgres unreachable: exit {code}, {err.strip()!r}")
+
+
+async def test_purge_schedule_purges_periodically_and_stops_cleanly(
+    sessions: Sessions, settings: Settings
+) -> None:
+    old = await sessions.add(3, revoked_at=datetime.now(UTC) - 30 * DAY)
+    schedule = PurgeSchedule(sessions.new_unit_of_work, replace(settings, session_purge_interval=1))
+    schedule.start()
+    try:
+        for _ in range(150):  # bounded: at most ~30 s for a purge that runs every second
+            if not await sessions.remaining(old):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await schedule.stop()
+    assert await sessions.remaining(old) == set()
+    # Stopped between purges: nothing left running on the loop.
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "purge-schedule"]
