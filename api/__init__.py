@@ -15,6 +15,7 @@ from api.errors import (
     problem,
     register_error_handlers,
 )
+from api.maintenance.cli import purge_command
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     register_error_handlers(app)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.before_request(_note_route_and_bound_body)
+    app.cli.add_command(purge_command)
     return app
 
 

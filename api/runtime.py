@@ -21,6 +21,7 @@ from flask import current_app
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.maintenance.schedule import PurgeSchedule
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
 from api.security.verifier import TokenVerifier
@@ -53,6 +54,7 @@ class Runtime:
             queue_max=settings.hash_queue_max,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.purge_schedule: PurgeSchedule | None = None
 
     async def start(self) -> None:
         """Open the pools on the running loop, which from now on runs every async view."""
@@ -74,9 +76,15 @@ class Runtime:
         self.verifier = TokenVerifier(settings, self.revocations)
         self.rate_limits = RateLimits(RateLimitStore(self.redis), settings)
         self.loop = asyncio.get_running_loop()
+        if settings.session_purge_interval:
+            self.purge_schedule = PurgeSchedule(self.unit_of_work, settings)
+            self.purge_schedule.start()
 
     async def stop(self) -> None:
         """Close the pools; the worker is going away."""
+        if self.purge_schedule is not None:
+            await self.purge_schedule.stop()
+            self.purge_schedule = None
         self.loop = None
         await self.redis.aclose()
         await self.redis.connection_pool.disconnect()

@@ -61,6 +61,8 @@ class Settings:
     register_rate_limit: str = "10/hour"
     login_failure_limit: str = "5/15 minutes"
     trusted_proxy_hops: int = 0
+    session_retention: int = 7 * 24 * 3600
+    session_purge_interval: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -106,6 +108,10 @@ class Settings:
             register_rate_limit=env.rate_limit("REGISTER_RATE_LIMIT", cls.register_rate_limit),
             login_failure_limit=env.rate_limit("LOGIN_FAILURE_LIMIT", cls.login_failure_limit),
             trusted_proxy_hops=env.integer("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 10),
+            session_retention=env.integer("SESSION_RETENTION", cls.session_retention, 0),
+            session_purge_interval=env.integer(
+                "SESSION_PURGE_INTERVAL", cls.session_purge_interval, 0
+            ),
         )
         if settings.refresh_token_ttl < settings.access_token_ttl:
             raise SettingsError(

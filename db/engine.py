@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from db.errors import StoreUnavailable
+from db.locks import AdvisoryLocks
 from db.sessions import SessionRepository
 from db.users import UserRepository
 
@@ -57,6 +58,7 @@ class UnitOfWork:
 
     users: UserRepository
     sessions: SessionRepository
+    locks: AdvisoryLocks
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -65,6 +67,7 @@ class UnitOfWork:
         self.session = self._factory()
         self.users = UserRepository(self.session)
         self.sessions = SessionRepository(self.session)
+        self.locks = AdvisoryLocks(self.session)
         return self
 
     async def __aexit__(

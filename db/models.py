@@ -59,7 +59,11 @@ class Session(Base):
     """A device login: it owns one refresh-token chain."""
 
     __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_sessions_user_id_created_at", "user_id", "created_at"),
+        # When the session ended (LEAST skips NULL: revoked_at, else expires_at): the purge's path.
+        Index("ix_sessions_ended_at", func.least(text("expires_at"), text("revoked_at"))),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Session
+
+# What GET /auth/sessions lists at most: a user's newest active sessions.
+LISTED_SESSIONS = 100
 
 
 class SessionRepository:
@@ -116,8 +119,8 @@ class SessionRepository:
         )
         return [(row.id, row.expires_at) for row in await self._session.execute(statement)]
 
-    async def list_active(self, user_id: uuid.UUID) -> list[Session]:
-        """The user's sessions that are neither revoked nor expired, newest first."""
+    async def list_active(self, user_id: uuid.UUID, limit: int = LISTED_SESSIONS) -> list[Session]:
+        """The user's newest `limit` sessions that are neither revoked nor expired, newest first."""
         query = (
             select(Session)
             .where(
@@ -126,5 +129,28 @@ class SessionRepository:
                 Session.expires_at > func.now(),
             )
             .order_by(Session.created_at.desc(), Session.id.desc())
+            .limit(limit)
         )
         return list((await self._session.execute(query)).scalars())
+
+    async def delete_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most `limit` sessions that expired or were revoked before `cutoff`.
+
+        Returns how many were deleted. Rows another transaction holds are skipped,
+        so a purge never waits behind a request.
+        """
+        # LEAST skips NULL: the revocation moment, else the expiry; ix_sessions_ended_at.
+        ended_at = func.least(Session.expires_at, Session.revoked_at)
+        batch = (
+            select(Session.id)
+            .where(ended_at < cutoff)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            delete(Session)
+            .where(Session.id.in_(batch))
+            .returning(Session.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len((await self._session.execute(statement)).all())

@@ -26,6 +26,7 @@ from api.schemas import no_content, parse_body, respond
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
+from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -135,7 +136,9 @@ async def logout_all() -> Response:
 
 @bp.get("/sessions")
 @documented(
-    "The user's active sessions, newest first", response=SessionsResponse, errors=STORE_ERRORS
+    f"The user's newest {LISTED_SESSIONS} active sessions, newest first",
+    response=SessionsResponse,
+    errors=STORE_ERRORS,
 )
 async def list_sessions() -> Response:
     claims = current_claims()

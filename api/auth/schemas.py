@@ -10,6 +10,7 @@ from pydantic import EmailStr, Field, StringConstraints
 
 from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Storable, Trimmed
 from api.security.passwords import MAX_PASSWORD_LENGTH
+from db.sessions import LISTED_SESSIONS
 
 Email = Annotated[EmailStr, Trimmed]
 # Taken exactly as sent: never trimmed (NIST SP 800-63B).
@@ -72,4 +73,4 @@ class SessionResponse(ResponseSchema):
 
 
 class SessionsResponse(ResponseSchema):
-    sessions: list[SessionResponse]
+    sessions: Annotated[list[SessionResponse], Field(max_length=LISTED_SESSIONS)]

@@ -53,6 +53,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REGISTER_RATE_LIMIT": settings.register_rate_limit,
         "LOGIN_FAILURE_LIMIT": settings.login_failure_limit,
         "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
+        "SESSION_RETENTION": str(settings.session_retention),
+        "SESSION_PURGE_INTERVAL": str(settings.session_purge_interval),
     }
 
 

@@ -131,3 +131,18 @@ def test_hash_queue_bound_defaults_to_32_per_hashing_thread_and_can_be_set() -> 
     assert Settings.from_env({"HASH_WORKERS": "3", "HASH_QUEUE_MAX": "5"}).hash_queue_max == 5
     with pytest.raises(SettingsError, match="HASH_QUEUE_MAX"):
         Settings.from_env({"HASH_QUEUE_MAX": "0"})
+
+
+def test_session_purge_settings_default_to_a_week_kept_and_no_periodic_purge() -> None:
+    defaults = from_env()
+    assert (defaults.session_retention, defaults.session_purge_interval) == (7 * 24 * 3600, 0)
+    settings = from_env(SESSION_RETENTION="3600", SESSION_PURGE_INTERVAL="300")
+    assert (settings.session_retention, settings.session_purge_interval) == (3600, 300)
+
+
+@pytest.mark.parametrize("name", ["SESSION_RETENTION", "SESSION_PURGE_INTERVAL"])
+def test_negative_or_malformed_session_purge_settings_stop_start_up(name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        from_env(**{name: "-1"})
+    with pytest.raises(SettingsError, match=name):
+        from_env(**{name: "a week"})

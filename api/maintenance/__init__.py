@@ -1,0 +1,1 @@
+"""Maintenance: purging rows kept only for a while, once (CLI) or periodically (server)."""

@@ -1,0 +1,55 @@
+"""`flask --app api purge`: one purge, for a scheduler (cron, a platform's job runner)."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError
+
+from api.maintenance.purge import PurgeReport, purge
+from api.settings import Settings
+from db.engine import UnitOfWork, create_engine, create_session_factory
+from db.errors import StoreUnavailable
+
+
+@click.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Delete sessions that expired or were revoked more than SESSION_RETENTION ago."""
+    settings: Settings = current_app.extensions["runtime"].settings
+    where = _server(settings.database_url)
+    try:
+        # The server's pools live on its workers' loops: this command has its own loop and engine.
+        report = asyncio.run(_purge_once(settings))
+    except StoreUnavailable:
+        raise click.ClickException(
+            f"Postgres is unreachable at {where} (DATABASE_URL); nothing was purged."
+        ) from None
+    except DBAPIError as error:
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise click.ClickException(f"Postgres at {where} refused the purge: {reason}.") from None
+    click.echo(report.summary())
+
+
+async def _purge_once(settings: Settings) -> PurgeReport:
+    engine = create_engine(
+        settings.database_url,
+        pool_size=1,
+        pool_timeout=settings.db_pool_timeout,
+        application_name=f"{settings.db_application_name}-purge",
+    )
+    factory = create_session_factory(engine)
+    try:
+        return await purge(lambda: UnitOfWork(factory), settings)
+    finally:
+        await engine.dispose()
+
+
+def _server(database_url: str) -> str:
+    # Host, port and database only: the URL may carry a password.
+    parts = urlsplit(database_url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
