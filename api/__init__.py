@@ -11,8 +11,8 @@ from flask_jwt_extended.exceptions import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.errors import (
+    ApiError,
     Forbidden,
-    PayloadTooLarge,
     ServiceUnavailable,
     problem,
     register_error_handlers,
@@ -21,7 +21,7 @@ from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
 from api.security.transport import normalise_authorization
-from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
+from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.settings import Settings
 from db.errors import StoreUnavailable
 
@@ -89,6 +89,7 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
 def _bound_and_normalise_request() -> None:
     rule = request.url_rule
     request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
-    if request.environ.get(BODY_TOO_LARGE):
-        raise PayloadTooLarge()
+    refusal: ApiError | None = request.environ.get(BODY_REFUSED)
+    if refusal is not None:
+        raise refusal
     normalise_authorization(request.environ)

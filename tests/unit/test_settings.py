@@ -124,3 +124,11 @@ def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
         Settings.from_env({"LOGIN_RATE_LIMIT": "lots"})
     with pytest.raises(SettingsError, match="RATE_LIMITS_ENABLED"):
         Settings.from_env({"RATE_LIMITS_ENABLED": "maybe"})
+
+
+def test_request_read_timeout_defaults_to_30_seconds_and_is_bounded() -> None:
+    assert from_env().request_read_timeout == 30
+    assert from_env(REQUEST_READ_TIMEOUT="2").request_read_timeout == 2
+    for value in ("0", "-1", "3601", "1.5", "soon"):
+        with pytest.raises(SettingsError, match="REQUEST_READ_TIMEOUT"):
+            from_env(REQUEST_READ_TIMEOUT=value)
