@@ -11,10 +11,13 @@ public name of it into their configuration: bind only plain values here.
 - read_timeout (REQUEST_READ_TIMEOUT): a connection silent that long while a request
   is due is closed. A request head must also arrive within keep_alive_timeout (5 s,
   Hypercorn's default) of the connection going idle; the bridge bounds each body.
+- The workers' metrics folder is provided here, before they start (api.metrics_folder).
 """
 
+import api.metrics_folder
 import api.settings
 
 worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
 read_timeout = api.settings.Settings.from_env().request_read_timeout
+api.metrics_folder.provide()
