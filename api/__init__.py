@@ -10,7 +10,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.errors import (
-    PayloadTooLarge,
+    ApiError,
     ServiceUnavailable,
     problem,
     register_error_handlers,
@@ -19,7 +19,7 @@ from api.maintenance.cli import purge_command
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
-from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
+from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.settings import Settings
 from db.errors import StoreUnavailable
 
@@ -85,5 +85,6 @@ def _store_unavailable(error: StoreUnavailable) -> Response:
 def _note_route_and_bound_body() -> None:
     rule = request.url_rule
     request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
-    if request.environ.get(BODY_TOO_LARGE):
-        raise PayloadTooLarge()
+    refusal: ApiError | None = request.environ.get(BODY_REFUSED)
+    if refusal is not None:
+        raise refusal

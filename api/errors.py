@@ -61,6 +61,11 @@ class PayloadTooLarge(ApiError):
     detail = "The request body is too large."
 
 
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+    detail = "The request was not received in time; send it again."
+
+
 class InvalidCredentials(ApiError):
     status, code = 401, "invalid_credentials"
     detail = "The email or password is incorrect."

@@ -1,35 +1,30 @@
 """Prometheus metrics, summed over every worker process of the server.
 
-prometheus-client decides at import time whether it runs in multi-process mode,
-from PROMETHEUS_MULTIPROC_DIR; so this module sets it, before importing the client,
-to a directory shared by the workers of one Hypercorn server (named after their
-parent process) unless the operator chose one.
+prometheus-client chooses multi-process mode when it is imported, from
+PROMETHEUS_MULTIPROC_DIR: the served entry point (api.hypercorn_config, run by
+Hypercorn's master before it starts the workers) provides that folder. A process
+without one (the in-process test harness, a single-process server) counts in its
+own registry. Every label takes its values from a closed set: what a client sends
+never becomes a series of its own.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-if not os.environ.get(_DIR_VARIABLE):
-    _shared = Path(tempfile.gettempdir()) / f"auth-api-metrics-{os.getppid()}"
-    _shared.mkdir(mode=0o700, exist_ok=True)
-    os.environ[_DIR_VARIABLE] = str(_shared)
-
-from prometheus_client import (  # noqa: E402 (must follow the directory choice above)
+from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
-from api.errors import ApiError  # noqa: E402
+from api.errors import ApiError
 
 REQUESTS = Counter(
     "auth_api_requests_total", "HTTP requests answered.", ["route", "method", "status"]
@@ -47,8 +42,13 @@ RATE_LIMIT_HITS = Counter(
 )
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    """Count one answered request and its duration."""
+    """Count one answered request and its duration (`route`: a URL rule or "unmatched")."""
+    method = method if method in METHODS else OTHER_METHOD
     REQUESTS.labels(route, method, str(status)).inc()
     LATENCY.labels(route, method).observe(seconds)
 
@@ -66,6 +66,8 @@ def login_outcome() -> Iterator[None]:
 
 def exposition() -> tuple[bytes, str]:
     """Every worker's metrics, summed, in the Prometheus text format."""
+    if values.ValueClass is values.MutexValue:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -73,4 +75,5 @@ def exposition() -> tuple[bytes, str]:
 
 def worker_exited(pid: int) -> None:
     """Let the live-gauge files of a stopped worker go (counters keep their totals)."""
-    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    if values.ValueClass is not values.MutexValue:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

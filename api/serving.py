@@ -1,9 +1,11 @@
 """The ASGI application Hypercorn serves: lifespan for the pools, and a bridge into Flask.
 
-The bridge reads the (bounded) body on the event loop, then runs Flask in a
-request thread in one hop and sends the buffered response back on the loop;
-async views hop back onto the loop through Runtime.async_to_sync. Two thread
-hops per request, whatever the size of the response.
+The bridge reads the body on the event loop, bounded in size and time (see
+api.request_body), then runs Flask in a request thread in one hop and sends the
+buffered response back on the loop; async views hop back onto the loop through
+Runtime.async_to_sync. Two thread hops per request, whatever the size of the
+response. GET /auth/verify with a bearer token is answered on the loop by the
+verify lane, after the same body read: a body it ignores is still consumed.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from flask import Flask
 
+from api.errors import PayloadTooLarge
 from api.metrics import observe_request, worker_exited
+from api.request_body import Body, ClientGone, drain, read_body
 from api.runtime import Runtime
-from api.serving_flags import BODY_TOO_LARGE, ROUTE, UNMATCHED
+from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.verify_lane import PATH as VERIFY_PATH
 from api.verify_lane import VerifyLane
 
@@ -41,6 +45,7 @@ class AsgiApp:
         self.runtime: Runtime = app.extensions["runtime"]
         settings = self.runtime.settings
         self._max_body = settings.max_body_bytes
+        self._read_timeout = settings.request_read_timeout
         self._threads = ThreadPoolExecutor(settings.request_threads, thread_name_prefix="request")
         self._verify_lane = VerifyLane(self.runtime)
 
@@ -70,40 +75,41 @@ class AsgiApp:
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        token = self._verify_lane.bearer_token(scope)
+        try:
+            body = await read_body(
+                receive, _content_length(scope), self._max_body, self._read_timeout
+            )
+        except ClientGone:
+            return
+        token = None if body.refusal else self._verify_lane.bearer_token(scope)
         if token is not None:
             route = VERIFY_PATH
             status, headers, content = await self._verify_lane.answer(token)
         else:
-            route, status, headers, content = await self._flask(scope, receive)
+            route, status, headers, content = await self._flask(scope, body)
+        if not body.ended:
+            # The client is still sending (or stalled): this connection carries no more requests.
+            headers = [*headers, (b"connection", b"close")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        if isinstance(body.refusal, PayloadTooLarge) and not body.ended:
+            # Answer first, so a client that reads while it sends stops early; then drain,
+            # so one that reads only after sending still finds the answer.
+            await send({"type": "http.response.body", "body": content, "more_body": True})
+            await drain(receive, self._read_timeout)
+            content = b""
         await send({"type": "http.response.body", "body": content})
         observe_request(route, scope["method"], status, time.perf_counter() - started)
 
-    async def _flask(self, scope: Scope, receive: Any) -> tuple[str, int, Headers, bytes]:
-        body, too_large = await self._read_body(scope, receive)
-        environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
+    async def _flask(self, scope: Scope, body: Body) -> tuple[str, int, Headers, bytes]:
+        environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body.content)))  # type: ignore[arg-type]
         # The body is read whole: say how long it is, or Werkzeug drops a chunked one.
-        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_LENGTH"] = str(len(body.content))
         environ["wsgi.input_terminated"] = True
-        if too_large:
-            environ[BODY_TOO_LARGE] = True
+        if body.refusal is not None:
+            environ[BODY_REFUSED] = body.refusal
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self._threads, self._call, environ)
         return environ.get(ROUTE, UNMATCHED), status, headers, b"".join(chunks)
-
-    async def _read_body(self, scope: Scope, receive: Any) -> tuple[bytes, bool]:
-        declared = _content_length(scope)
-        if declared is not None and declared > self._max_body:
-            return b"", True
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > self._max_body:
-                return b"", True
-            if not message.get("more_body"):
-                return bytes(body), False
 
     def _call(self, environ: dict[str, Any]) -> tuple[int, Headers, list[bytes]]:
         started: list[Any] = []

@@ -44,6 +44,7 @@ class Settings:
     refresh_reuse_grace: int = 10
     password_min_length: int = 12
     max_body_bytes: int = 64 * 1024
+    request_read_timeout: int = 30
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
@@ -93,6 +94,9 @@ class Settings:
                 "PASSWORD_MIN_LENGTH", cls.password_min_length, 1, 1024
             ),
             max_body_bytes=env.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            request_read_timeout=env.integer(
+                "REQUEST_READ_TIMEOUT", cls.request_read_timeout, 1, 3600
+            ),
             argon2_memory_kib=env.integer("ARGON2_MEMORY_KIB", cls.argon2_memory_kib, 8),
             argon2_time_cost=env.integer("ARGON2_TIME_COST", cls.argon2_time_cost, 1),
             argon2_parallelism=env.integer("ARGON2_PARALLELISM", cls.argon2_parallelism, 1),

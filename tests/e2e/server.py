@@ -48,6 +48,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REDIS_POOL_SIZE": str(settings.redis_pool_size),
         "DB_APPLICATION_NAME": settings.db_application_name,
         "MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "REQUEST_READ_TIMEOUT": str(settings.request_read_timeout),
         "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
         "LOGIN_RATE_LIMIT": settings.login_rate_limit,
         "REGISTER_RATE_LIMIT": settings.register_rate_limit,
@@ -100,6 +101,22 @@ class Server:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output()}")
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes Hypercorn's master started (not its resource tracker)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid and b"spawn_main" in cmdline:
+                pids.append(int(entry.name))
+        return sorted(pids)
 
     def output(self) -> str:
         self._log.flush()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import replace
 
+from api.metrics import METHODS
 from api.settings import Settings
 from tests.integration.conftest import Harness, bearer, start_harness
 
@@ -82,3 +84,28 @@ async def test_metrics_count_rate_limit_hits(settings: Settings) -> None:
     )
     assert hits == 2
     assert sample(after, "auth_api_logins_total", outcome="rate_limited") >= 2
+
+
+def series(text: str) -> list[str]:
+    """The samples of the service's own metrics, one line each."""
+    return [line for line in text.splitlines() if line.startswith("auth_api_")]
+
+
+def label_values(text: str, label: str) -> set[str]:
+    return set(re.findall(rf'{label}="([^"]*)"', "\n".join(series(text))))
+
+
+async def test_made_up_methods_do_not_grow_the_series(harness: Harness) -> None:
+    await harness.client.request("BREW", "/healthz")
+    await _metrics(harness)  # /metrics counts itself once it has answered
+    before = series(await _metrics(harness))
+    for _ in range(300):
+        await harness.client.request(f"X-{uuid.uuid4().hex[:12]}", "/healthz")
+    after = await _metrics(harness)
+    print(f"series: {len(before)} before 300 made-up methods, {len(series(after))} after")
+    assert len(series(after)) == len(before)
+    assert label_values(after, "method") <= {*METHODS, "other"}
+    assert (
+        sample(after, "auth_api_requests_total", route="unmatched", method="other", status="405")
+        >= 301
+    )

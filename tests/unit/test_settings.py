@@ -146,3 +146,11 @@ def test_negative_or_malformed_session_purge_settings_stop_start_up(name: str) -
         from_env(**{name: "-1"})
     with pytest.raises(SettingsError, match=name):
         from_env(**{name: "a week"})
+
+
+def test_request_read_timeout_defaults_to_30_seconds_and_is_bounded() -> None:
+    assert from_env().request_read_timeout == 30
+    assert from_env(REQUEST_READ_TIMEOUT="2").request_read_timeout == 2
+    for value in ("0", "-1", "3601", "1.5", "soon"):
+        with pytest.raises(SettingsError, match="REQUEST_READ_TIMEOUT"):
+            from_env(REQUEST_READ_TIMEOUT=value)
