@@ -34,6 +34,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment variables that reproduce `settings` in a server process."""
     return {
         "APP_ENV": settings.app_env,
+        "COOKIE_SECURE": str(settings.cookie_secure).lower(),
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "JWT_SECRET_KEY": settings.jwt_secret_key,

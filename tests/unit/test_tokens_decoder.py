@@ -3,6 +3,7 @@ cache of verified tokens that never outlives a token's `exp`."""
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from api.errors import TokenExpired, TokenInvalid
 from api.security.tokens import AccessTokenDecoder
 from api.settings import Settings
 
-SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "k" * 48})
+SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
 
 
 def _token(**overrides: object) -> str:
