@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from logging.config import fileConfig
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
-from api.settings import Settings
+from api.settings import SettingsError, database_url_from_env
 from db.models import Base
 
 config = context.config
@@ -21,7 +22,15 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url: str | None = config.attributes.get("database_url")
-    return url or Settings.from_env().database_url
+    if url:
+        return url
+    # Migrations need DATABASE_URL alone; a bad one stops them with one line, as it
+    # stops the server (api.preflight), rather than a traceback.
+    try:
+        return database_url_from_env()
+    except SettingsError as error:
+        print(f"alembic: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _run(connection: Connection) -> None:

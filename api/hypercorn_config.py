@@ -14,10 +14,16 @@ public name of it into their configuration: bind only plain values here.
 - The workers' metrics folder is provided here, before they start (api.metrics_folder).
 """
 
+# Imported as modules: Hypercorn copies every other public name of this module into
+# its config.
 import api.metrics_folder
-import api.settings
+from api import preflight
 
 worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
-read_timeout = api.settings.Settings.from_env().request_read_timeout
+
+# In the master, before any worker starts: a bad setting stops here with one line and
+# exit code 2, and workers that die later still make the master exit non-zero.
+read_timeout = preflight.settings_or_exit().request_read_timeout
+preflight.exit_non_zero_when_workers_die()
 api.metrics_folder.provide()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,12 +10,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import parse
 
-logger = logging.getLogger(__name__)
-
-# Shared by every worker so that tokens verify across processes in development;
-# production refuses to start with it (see Settings.from_env).
-DEVELOPMENT_SECRET = "development-only-secret-never-use-in-production-0000"  # noqa: S105
 MIN_SECRET_BYTES = 32
+# Fewer different characters than this is a placeholder ("changeme" * 4), not random bytes.
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+# SHA-256 of keys published in this repository's history (the development default of
+# the first version): anyone can sign tokens with them, so every environment refuses them.
+PUBLISHED_SECRET_SHA256 = frozenset(
+    {"92cee2a538cdc23d7d071934f42ea2454b3f19496039f5d2a89c6af60fa9cd8c"}
+)
+HOW_TO_MAKE_A_KEY = "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
 ENVIRONMENTS = ("development", "test", "production")
 ALGORITHMS = ("HS256",)
 DEFAULT_HASH_WORKERS = max(os.cpu_count() or 1, 1)
@@ -32,10 +35,13 @@ class SettingsError(ValueError):
 class Settings:
     """Typed, validated configuration of one process."""
 
-    app_env: str = "development"
+    # Required, and never given a default: no key in the source can ever sign a token.
+    jwt_secret_key: str = field(kw_only=True, repr=False)
+    # Secure by default: a deploy that sets nothing runs as production.
+    app_env: str = "production"
+    cookie_secure: bool = True
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    jwt_secret_key: str = field(default=DEVELOPMENT_SECRET, repr=False)
     jwt_algorithm: str = "HS256"
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -77,13 +83,14 @@ class Settings:
             SettingsError: a variable is malformed or unsafe for APP_ENV.
         """
         env = _Env(os.environ if environ is None else environ)
-        app_env = env.choice("APP_ENV", "development", ENVIRONMENTS)
+        app_env = env.choice("APP_ENV", cls.app_env, ENVIRONMENTS)
         hash_workers = env.integer("HASH_WORKERS", cls.hash_workers, 1)
         settings = cls(
             app_env=app_env,
-            database_url=normalise_database_url(env.text("DATABASE_URL", cls.database_url)),
+            cookie_secure=_cookie_secure(env, app_env),
+            database_url=database_url_from_env(environ),
             redis_url=validate_redis_url(env.text("REDIS_URL", cls.redis_url)),
-            jwt_secret_key=_secret(env, app_env),
+            jwt_secret_key=_secret(env),
             jwt_algorithm=env.choice("JWT_ALGORITHM", "HS256", ALGORITHMS),
             jwt_issuer=env.optional("JWT_ISSUER"),
             jwt_audience=env.optional("JWT_AUDIENCE"),
@@ -125,26 +132,46 @@ class Settings:
         return settings
 
 
-def _secret(env: _Env, app_env: str) -> str:
+def _secret(env: _Env) -> str:
     secret = env.optional("JWT_SECRET_KEY")
-    if secret is not None and len(secret.encode()) >= MIN_SECRET_BYTES:
-        return secret
-    if app_env == "production":
+    if secret is None:
         raise SettingsError(
-            f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} random bytes "
-            "when APP_ENV=production, e.g. the output of "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            f"JWT_SECRET_KEY is not set: set it to at least {MIN_SECRET_BYTES} random bytes, "
+            f"e.g. the output of {HOW_TO_MAKE_A_KEY} (scripts/run keeps one for development)."
         )
-    if secret is not None:
+    if len(secret.encode()) < MIN_SECRET_BYTES:
         raise SettingsError(
-            f"JWT_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes; "
-            "unset it to use the development default, or set a longer one."
+            f"JWT_SECRET_KEY is {len(secret.encode())} bytes long; it must be at least "
+            f"{MIN_SECRET_BYTES} random bytes, e.g. the output of {HOW_TO_MAKE_A_KEY}."
         )
-    logger.warning(
-        "JWT_SECRET_KEY is not set: using the shared development secret. "
-        "Never run like this in production (APP_ENV=production refuses to)."
-    )
-    return DEVELOPMENT_SECRET
+    published = hashlib.sha256(secret.encode()).hexdigest() in PUBLISHED_SECRET_SHA256
+    if published or len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        raise SettingsError(
+            "JWT_SECRET_KEY is a published or placeholder key that anyone could sign tokens "
+            f"with; set it to random bytes, e.g. the output of {HOW_TO_MAKE_A_KEY}."
+        )
+    return secret
+
+
+def _cookie_secure(env: _Env, app_env: str) -> bool:
+    # Local development and the tests speak plain HTTP, where Secure cookies never come back.
+    secure = env.flag("COOKIE_SECURE", app_env == "production")
+    if not secure and app_env == "production":
+        raise SettingsError(
+            "COOKIE_SECURE=false is refused when APP_ENV=production (browsers would send "
+            "session cookies over plain HTTP); unset it."
+        )
+    return secure
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL alone, normalised as the app reads it (for migrations and tools).
+
+    Raises:
+        SettingsError: the URL is not a Postgres URL.
+    """
+    env = _Env(os.environ if environ is None else environ)
+    return normalise_database_url(env.text("DATABASE_URL", Settings.database_url))
 
 
 def normalise_database_url(url: str) -> str:

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import re
+import secrets
 import sys
 import time
 import uuid
@@ -163,8 +164,11 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 def _settings_from_env() -> Settings:
     # Only the argon2 parameters matter here; the seeder never signs a token, so a
-    # missing JWT secret must neither stop it nor print the app's warning.
-    environ = {**os.environ, "JWT_SECRET_KEY": os.environ.get("JWT_SECRET_KEY") or "s" * 48}
+    # missing JWT secret must not stop it (a random one stands in).
+    environ = {
+        **os.environ,
+        "JWT_SECRET_KEY": os.environ.get("JWT_SECRET_KEY") or secrets.token_urlsafe(48),
+    }
     return Settings.from_env(environ)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from api.settings import Settings, normalise_database_url
+from api.settings import Settings, database_url_from_env, normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_SUFFIX = "_auth_tests"
@@ -22,7 +23,7 @@ def _test_database_url() -> str:
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
         return normalise_database_url(explicit)
-    base = urlsplit(Settings.from_env().database_url)
+    base = urlsplit(database_url_from_env())
     name = base.path.lstrip("/") or "postgres"
     return urlunsplit(base._replace(path="/" + name + TEST_DB_SUFFIX))
 
@@ -31,7 +32,7 @@ def _test_redis_url() -> str:
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
         return explicit
-    base = urlsplit(Settings.from_env().redis_url)
+    base = urlsplit(os.environ.get("REDIS_URL", "").strip() or Settings.redis_url)
     return urlunsplit(base._replace(path="/15"))
 
 
@@ -84,9 +85,10 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str) -> Settings:
-    """Test settings: the tests' own database and Redis index, cheap argon2, no rate limits."""
+    """Test settings: the tests' own database and Redis index, a key of their own, cheap
+    argon2, no rate limits."""
     return replace(
-        Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "t" * 48}),
+        Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)}),
         database_url=database_url,
         redis_url=redis_url,
         argon2_memory_kib=1024,

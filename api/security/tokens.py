@@ -40,7 +40,7 @@ def configure_tokens(app: Flask, settings: Settings) -> None:
         JWT_TOKEN_LOCATION=["headers", "cookies"],
         # Browser transport: HttpOnly session cookies (no Max-Age) with double-submit CSRF.
         JWT_SESSION_COOKIE=True,
-        JWT_COOKIE_SECURE=settings.is_production,
+        JWT_COOKIE_SECURE=settings.cookie_secure,
         JWT_COOKIE_SAMESITE="Strict",
         JWT_COOKIE_CSRF_PROTECT=True,
         JWT_ACCESS_COOKIE_NAME=ACCESS_COOKIE,

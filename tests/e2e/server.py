@@ -34,6 +34,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment variables that reproduce `settings` in a server process."""
     return {
         "APP_ENV": settings.app_env,
+        "COOKIE_SECURE": str(settings.cookie_secure).lower(),
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "JWT_SECRET_KEY": settings.jwt_secret_key,
@@ -62,25 +63,31 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Server:
     """A Hypercorn process serving api.asgi:app on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 2, script: str | None = None) -> None:
+        """Serve with Hypercorn directly, or through `script` (e.g. scripts/run) when given."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".pytest_cache" / f"server-{self.port}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self._log = self.log_path.open("w+")
+        argv = [
+            sys.executable,
+            "-m",
+            "hypercorn",
+            "--config",
+            "python:api.hypercorn_config",
+            "api.asgi:app",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+        ]
+        if script is not None:
+            argv = [str(ROOT / script)]
+            env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+            env["WEB_CONCURRENCY"] = str(workers)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hypercorn",
-                "--config",
-                "python:api.hypercorn_config",
-                "api.asgi:app",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-            ],
+            argv,
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=self._log,

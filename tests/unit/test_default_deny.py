@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from api import AuthApp, create_app
@@ -24,7 +26,9 @@ REFRESH = "auth.refresh"
 
 @pytest.fixture(scope="module")
 def app() -> AuthApp:
-    return create_app(Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "x" * 40}))
+    return create_app(
+        Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
+    )
 
 
 def test_every_endpoint_is_public_or_guarded(app: AuthApp) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import secrets
 
 import pytest
 
-from api.settings import DEVELOPMENT_SECRET, Settings, SettingsError
+from api.settings import ENVIRONMENTS, Settings, SettingsError, database_url_from_env
+from tests.published_keys import FIRST_DEVELOPMENT_DEFAULT
 
-SECRET = "s" * 48
+SECRET = secrets.token_urlsafe(48)
 
 
 def from_env(**env: str) -> Settings:
@@ -49,35 +50,71 @@ def test_redis_url_with_other_scheme_or_non_numeric_index_is_rejected(url: str) 
         from_env(REDIS_URL=url)
 
 
-@pytest.mark.parametrize("secret", [None, "k" * 31])
-def test_production_without_a_32_byte_secret_refuses_to_start(secret: str | None) -> None:
-    env = {"APP_ENV": "production"}
+@pytest.mark.parametrize("app_env", ENVIRONMENTS)
+@pytest.mark.parametrize("secret", [None, "", secrets.token_urlsafe(48)[:31]])
+def test_missing_or_short_secret_refuses_to_start_in_every_environment(
+    app_env: str, secret: str | None
+) -> None:
+    env = {"APP_ENV": app_env}
     if secret is not None:
         env["JWT_SECRET_KEY"] = secret
-    with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
+    with pytest.raises(SettingsError, match=r"^JWT_SECRET_KEY .*secrets\.token_urlsafe"):
         Settings.from_env(env)
 
 
-def test_production_with_a_32_byte_secret_starts() -> None:
-    settings = Settings.from_env({"APP_ENV": "production", "JWT_SECRET_KEY": "k" * 32})
-    assert settings.is_production
-    assert settings.jwt_secret_key == "k" * 32
-
-
-def test_development_without_secret_uses_shared_secret_and_warns(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("app_env", ENVIRONMENTS)
+@pytest.mark.parametrize("secret", [FIRST_DEVELOPMENT_DEFAULT, "k" * 48, "changeme" * 4])
+def test_published_or_placeholder_secret_is_refused_in_every_environment(
+    app_env: str, secret: str
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="api.settings"):
-        settings = Settings.from_env({"APP_ENV": "development"})
-    assert settings.jwt_secret_key == DEVELOPMENT_SECRET
-    assert any(
-        r.levelno == logging.WARNING and "JWT_SECRET_KEY" in r.getMessage() for r in caplog.records
-    )
+    with pytest.raises(SettingsError, match=r"^JWT_SECRET_KEY is a published or placeholder"):
+        Settings.from_env({"APP_ENV": app_env, "JWT_SECRET_KEY": secret})
 
 
-def test_development_with_a_short_secret_is_rejected() -> None:
-    with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
-        Settings.from_env({"APP_ENV": "development", "JWT_SECRET_KEY": "short"})
+def test_a_random_32_byte_secret_starts_production() -> None:
+    secret = secrets.token_urlsafe(24)  # 32 characters
+    settings = Settings.from_env({"APP_ENV": "production", "JWT_SECRET_KEY": secret})
+    assert settings.is_production
+    assert settings.jwt_secret_key == secret
+    assert secret not in repr(settings)
+
+
+def test_unset_app_env_means_production_with_secure_cookies() -> None:
+    settings = Settings.from_env({"JWT_SECRET_KEY": SECRET})
+    assert (settings.app_env, settings.cookie_secure) == ("production", True)
+
+
+@pytest.mark.parametrize(
+    ("app_env", "cookie_secure", "expected"),
+    [
+        ("development", None, False),
+        ("test", None, False),
+        ("development", "true", True),
+        ("test", "true", True),
+        ("production", "true", True),
+    ],
+)
+def test_cookie_secure_defaults_off_only_for_development_and_test(
+    app_env: str, cookie_secure: str | None, expected: bool
+) -> None:
+    env = {"APP_ENV": app_env, "JWT_SECRET_KEY": SECRET}
+    if cookie_secure is not None:
+        env["COOKIE_SECURE"] = cookie_secure
+    assert Settings.from_env(env).cookie_secure is expected
+
+
+def test_production_refuses_cookies_without_secure() -> None:
+    with pytest.raises(SettingsError, match=r"^COOKIE_SECURE"):
+        Settings.from_env(
+            {"APP_ENV": "production", "JWT_SECRET_KEY": SECRET, "COOKIE_SECURE": "false"}
+        )
+
+
+def test_migrations_read_database_url_without_the_rest_of_the_settings() -> None:
+    url = database_url_from_env({"DATABASE_URL": "postgres://u@db/app"})
+    assert url == "postgresql+asyncpg://u@db/app"
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        database_url_from_env({"DATABASE_URL": "mysql://u@db/app"})
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
@@ -103,14 +140,12 @@ def test_unknown_app_env_is_rejected() -> None:
 
 
 def test_rate_limit_settings_are_read_from_the_environment() -> None:
-    settings = Settings.from_env(
-        {
-            "RATE_LIMITS_ENABLED": "false",
-            "LOGIN_RATE_LIMIT": "100 per 2 minutes",
-            "REGISTER_RATE_LIMIT": "3/hour",
-            "LOGIN_FAILURE_LIMIT": "4/10 minutes",
-            "TRUSTED_PROXY_HOPS": "2",
-        }
+    settings = from_env(
+        RATE_LIMITS_ENABLED="false",
+        LOGIN_RATE_LIMIT="100 per 2 minutes",
+        REGISTER_RATE_LIMIT="3/hour",
+        LOGIN_FAILURE_LIMIT="4/10 minutes",
+        TRUSTED_PROXY_HOPS="2",
     )
     assert settings.rate_limits_enabled is False
     assert settings.login_rate_limit == "100 per 2 minutes"
@@ -121,16 +156,16 @@ def test_rate_limit_settings_are_read_from_the_environment() -> None:
 
 def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
     with pytest.raises(SettingsError, match="LOGIN_RATE_LIMIT"):
-        Settings.from_env({"LOGIN_RATE_LIMIT": "lots"})
+        from_env(LOGIN_RATE_LIMIT="lots")
     with pytest.raises(SettingsError, match="RATE_LIMITS_ENABLED"):
-        Settings.from_env({"RATE_LIMITS_ENABLED": "maybe"})
+        from_env(RATE_LIMITS_ENABLED="maybe")
 
 
 def test_hash_queue_bound_defaults_to_32_per_hashing_thread_and_can_be_set() -> None:
-    assert Settings.from_env({"HASH_WORKERS": "3"}).hash_queue_max == 96
-    assert Settings.from_env({"HASH_WORKERS": "3", "HASH_QUEUE_MAX": "5"}).hash_queue_max == 5
+    assert from_env(HASH_WORKERS="3").hash_queue_max == 96
+    assert from_env(HASH_WORKERS="3", HASH_QUEUE_MAX="5").hash_queue_max == 5
     with pytest.raises(SettingsError, match="HASH_QUEUE_MAX"):
-        Settings.from_env({"HASH_QUEUE_MAX": "0"})
+        from_env(HASH_QUEUE_MAX="0")
 
 
 def test_session_purge_settings_default_to_a_week_kept_and_no_periodic_purge() -> None:
