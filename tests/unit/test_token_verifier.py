@@ -4,6 +4,7 @@ tests; here nothing reaches Redis.)"""
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,7 @@ from api.security.verifier import TokenVerifier
 from api.settings import Settings
 from db.revocation import RevocationStore
 
-SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "k" * 48})
+SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
 
 
 class Clock:
