@@ -10,6 +10,7 @@ from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
+from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
 from db.engine import UnitOfWork
 from db.errors import ConflictError
 from db.models import User
@@ -37,18 +38,21 @@ async def register(
 
     Raises:
         ValidationFailed: the password breaks a rule.
-        EmailTaken: the email exists, whatever its case.
+        EmailTaken: the email exists, once normalised (case, width, compatibility forms).
     """
     problems = password_problems(password, settings.password_min_length)
     if problems:
         raise ValidationFailed([{"field": "password", "message": m} for m in problems])
+    normalised = normalise_email(email)
+    if len(normalised) > NORMALISED_EMAIL_MAX_LENGTH:
+        raise ValidationFailed([{"field": "email", "message": "The email address is too long."}])
     # A cheap look-up first, so a taken email costs no hashing.
-    if await uow.users.get_by_email(email) is not None:
+    if await uow.users.get_by_email(normalised) is not None:
         raise EmailTaken()
     await uow.release()
     password_hash = await passwords.hash(password)
     try:
-        user = await uow.users.add(email, password_hash)
+        user = await uow.users.add(email, normalised, password_hash)
     except ConflictError:
         raise EmailTaken() from None
     await uow.commit()
@@ -71,15 +75,16 @@ async def login(
         InvalidCredentials: unknown email or wrong password (same answer, same work).
         AccountDisabled: right password, but the account is disabled.
     """
-    await limits.check_account(email)
-    user = await uow.users.get_by_email(email)
+    normalised = normalise_email(email)
+    await limits.check_account(normalised)
+    user = await uow.users.get_by_email(normalised)
     await uow.release()
     if user is None:
         await passwords.verify_dummy(password)
-        await limits.record_failure(email)
+        await limits.record_failure(normalised)
         raise InvalidCredentials()
     if not await passwords.verify(user.password_hash, password):
-        await limits.record_failure(email)
+        await limits.record_failure(normalised)
         raise InvalidCredentials()
     if user.disabled:
         raise AccountDisabled()
