@@ -56,6 +56,7 @@ class Settings:
     register_rate_limit: str = "10/hour"
     login_failure_limit: str = "5/15 minutes"
     trusted_proxy_hops: int = 0
+    ipv6_rate_limit_prefix: int = 64
 
     @property
     def is_production(self) -> bool:
@@ -99,6 +100,9 @@ class Settings:
             register_rate_limit=env.rate_limit("REGISTER_RATE_LIMIT", cls.register_rate_limit),
             login_failure_limit=env.rate_limit("LOGIN_FAILURE_LIMIT", cls.login_failure_limit),
             trusted_proxy_hops=env.integer("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 10),
+            ipv6_rate_limit_prefix=env.integer(
+                "IPV6_RATE_LIMIT_PREFIX", cls.ipv6_rate_limit_prefix, 1, 128
+            ),
         )
         if settings.refresh_token_ttl < settings.access_token_ttl:
             raise SettingsError(

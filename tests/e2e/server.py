@@ -51,6 +51,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REGISTER_RATE_LIMIT": settings.register_rate_limit,
         "LOGIN_FAILURE_LIMIT": settings.login_failure_limit,
         "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
+        "IPV6_RATE_LIMIT_PREFIX": str(settings.ipv6_rate_limit_prefix),
     }
 
 
