@@ -44,6 +44,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Fails, and changes nothing, if accounts were made since that lower() takes for one
+    # address (`İvan@…` and `ivan@…` are two accounts under the normalisation).
     op.create_index(
         "uq_users_email_lower", "users", [sa.literal_column("lower(email)")], unique=True
     )

@@ -135,3 +135,10 @@ async def test_failed_logins_under_any_spelling_count_against_one_account(
             assert_problem(refused, 429, "rate_limited")
     finally:
         await stop_harness(harness)
+
+
+async def test_address_too_long_once_normalised_is_a_validation_error(committed: Harness) -> None:
+    # 21 x U+FDFA is 63 bytes of local part, and 378 letters once NFKC spells it out.
+    response = await _register(committed, "\ufdfa" * 21 + "@example.com")
+    body = assert_problem(response, 422, "validation_error")
+    assert [e["field"] for e in body["errors"]] == ["email"]
