@@ -19,7 +19,13 @@ CONCURRENT = 10
 
 @pytest.fixture(scope="module")
 def proxied_server(e2e_settings: Settings) -> Iterator[Server]:
-    server = Server(settings_env(replace(e2e_settings, trusted_proxy_hops=1)), workers=1)
+    # A name of its own, so tests that count the session server's connections never see it.
+    proxied = replace(
+        e2e_settings,
+        trusted_proxy_hops=1,
+        db_application_name=f"{e2e_settings.db_application_name}-proxied",
+    )
+    server = Server(settings_env(proxied), workers=1)
     yield server
     server.stop()
 
