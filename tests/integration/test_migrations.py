@@ -11,12 +11,13 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db.emails import normalise_email
 from db.models import Base
-from tests.conftest import migrate
+from tests.conftest import ROOT, migrate
 
 
 def _plain(url: str, database: str) -> str:
@@ -74,6 +75,17 @@ async def test_models_and_migrations_agree(empty_database: str) -> None:
     assert await _differences(empty_database) == []
 
 
+EMAIL_NORMALISED = "0003_email_normalised"
+
+
+def _before(revision: str) -> str:
+    """The revision that `revision` upgrades from."""
+    script = ScriptDirectory(str(ROOT / "alembic"))
+    down = script.get_revision(revision).down_revision
+    assert isinstance(down, str)
+    return down
+
+
 async def _execute(url: str, query: str, *args: object) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(_plain(url, urlsplit(url).path.lstrip("/")))
     try:
@@ -102,7 +114,7 @@ async def _columns(url: str, table: str) -> set[str]:
 
 
 async def test_upgrade_backfills_the_normalised_email_with_python(empty_database: str) -> None:
-    migrate(empty_database, "0002", "upgrade")
+    migrate(empty_database, _before(EMAIL_NORMALISED), "upgrade")
     # Postgres's lower() would give 'ivan.petrov@example.com' for the first one.
     emails = (
         "İvan.Petrov@example.com",
@@ -119,7 +131,7 @@ async def test_upgrade_backfills_the_normalised_email_with_python(empty_database
         email: normalise_email(email) for email in emails
     }
     assert normalise_email(emails[0]) == "i\u0307van.petrov@example.com"
-    migrate(empty_database, "0002", "downgrade")
+    migrate(empty_database, _before(EMAIL_NORMALISED), "downgrade")
     assert "email_normalised" not in await _columns(empty_database, "users")
     assert len(await _execute(empty_database, "SELECT id FROM users")) == len(emails)
     migrate(empty_database, "head", "upgrade")
@@ -127,7 +139,7 @@ async def test_upgrade_backfills_the_normalised_email_with_python(empty_database
 
 
 async def test_upgrade_refuses_users_whose_emails_normalise_alike(empty_database: str) -> None:
-    migrate(empty_database, "0002", "upgrade")
+    migrate(empty_database, _before(EMAIL_NORMALISED), "upgrade")
     # Distinct under lower(), so the old index let both in; one address once normalised.
     ids = await _add_users(empty_database, "STRASSE@example.com", "straße@example.com")
 
@@ -138,5 +150,5 @@ async def test_upgrade_refuses_users_whose_emails_normalise_alike(empty_database
     assert "same address once normalised" in message
     assert all(str(user_id) in message for user_id in ids)
     version = await _execute(empty_database, "SELECT version_num FROM alembic_version")
-    assert [row["version_num"] for row in version] == ["0002"]
+    assert [row["version_num"] for row in version] == [_before(EMAIL_NORMALISED)]
     assert "email_normalised" not in await _columns(empty_database, "users")
