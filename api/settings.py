@@ -70,6 +70,7 @@ class Settings:
     trusted_proxy_hops: int = 0
     session_retention: int = 7 * 24 * 3600
     session_purge_interval: int = 0
+    ipv6_rate_limit_prefix: int = 64
 
     @property
     def is_production(self) -> bool:
@@ -122,6 +123,9 @@ class Settings:
             session_retention=env.integer("SESSION_RETENTION", cls.session_retention, 0),
             session_purge_interval=env.integer(
                 "SESSION_PURGE_INTERVAL", cls.session_purge_interval, 0
+            ),
+            ipv6_rate_limit_prefix=env.integer(
+                "IPV6_RATE_LIMIT_PREFIX", cls.ipv6_rate_limit_prefix, 1, 128
             ),
         )
         if settings.refresh_token_ttl < settings.access_token_ttl:

@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from db.emails import NORMALISED_EMAIL_MAX_LENGTH
+
 # Stable constraint names, so migrations can drop exactly what they created.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,14 +42,15 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        # Emails are unique whatever their case: the index is also the lookup path.
-        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
         Index("ix_users_created_at_id", "created_at", "id"),
         CheckConstraint("role IN ('user', 'admin')", name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # As registered (trimmed), for display; never compared.
     email: Mapped[str] = mapped_column(String(254))
+    # db.emails.normalise_email(email): unique, and the only lookup path by address.
+    email_normalised: Mapped[str] = mapped_column(String(NORMALISED_EMAIL_MAX_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), server_default="user")
     disabled: Mapped[bool] = mapped_column(server_default=false())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.emails import NormalisedEmail
 from db.errors import ConflictError
 from db.models import User
 
@@ -16,13 +17,13 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, email: str, password_hash: str) -> User:
-        """Insert a user and return it with its generated columns.
+    async def add(self, email: str, email_normalised: NormalisedEmail, password_hash: str) -> User:
+        """Insert a user (email as registered, and normalised) and return it.
 
         Raises:
-            ConflictError: another user has this email, whatever its case.
+            ConflictError: another user has this normalised email.
         """
-        user = User(email=email, password_hash=password_hash)
+        user = User(email=email, email_normalised=email_normalised, password_hash=password_hash)
         self._session.add(user)
         try:
             await self._session.flush()
@@ -35,9 +36,9 @@ class UserRepository:
         """The user with this id, if any."""
         return await self._session.get(User, user_id)
 
-    async def get_by_email(self, email: str) -> User | None:
-        """The user with this email compared case-insensitively, if any."""
-        query = select(User).where(func.lower(User.email) == email.lower())
+    async def get_by_email(self, email: NormalisedEmail) -> User | None:
+        """The user whose normalised email is `email` (see db.emails), if any."""
+        query = select(User).where(User.email_normalised == email)
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def set_password_hash(self, user: User, password_hash: str) -> None:

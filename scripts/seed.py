@@ -7,7 +7,8 @@ Every user gets the same password and ONE argon2id hash of it, computed once wit
 the ARGON2_* parameters of the environment (the app's own defaults when unset), so
 a login of a seeded user costs what a real login costs. Rows go in through COPY
 into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING per batch:
-emails that exist already (in any case) keep their row and their password.
+emails that exist already (once normalised, see db.emails) keep their row and their
+password.
 DATABASE_URL is read as the app reads it (postgres://, postgresql+asyncpg://, ...).
 """
 
@@ -28,6 +29,7 @@ import asyncpg
 from argon2 import PasswordHasher, Type
 
 from api.settings import Settings, SettingsError, normalise_database_url
+from db.emails import normalise_email
 
 # Not the reserved `.test`: the API's email validation refuses special-use domains
 # with 422, while the `example` domains are accepted (RFC 6761 says they may be).
@@ -37,12 +39,15 @@ DEFAULT_PASSWORD = "load-test-passphrase-0001"
 DEFAULT_BATCH = 50_000
 
 # The temporary table lives only as long as the seeding transaction.
-_CREATE_STAGING = "CREATE TEMPORARY TABLE seed_staging (id uuid, email text) ON COMMIT DROP"
-# No conflict target: the unique index is the expression index uq_users_email_lower,
-# and a bare DO NOTHING skips a clash on it (or on the primary key) either way.
+_CREATE_STAGING = (
+    "CREATE TEMPORARY TABLE seed_staging (id uuid, email text, email_normalised text) "
+    "ON COMMIT DROP"
+)
+# No conflict target: a bare DO NOTHING skips a clash on the normalised email (or on
+# the primary key) either way.
 _INSERT_FROM_STAGING = """
-    INSERT INTO users (id, email, password_hash)
-    SELECT id, email, $1 FROM seed_staging
+    INSERT INTO users (id, email, email_normalised, password_hash)
+    SELECT id, email, email_normalised, $1 FROM seed_staging
     ON CONFLICT DO NOTHING
 """
 
@@ -110,9 +115,10 @@ async def seed_users(
         async with connection.transaction():
             await connection.execute(_CREATE_STAGING)
             for chunk in _chunks(emails, batch):
-                records = [(uuid.uuid4(), email) for email in chunk]
+                # Normalised here, in Python, exactly as the app does it.
+                records = [(uuid.uuid4(), email, normalise_email(email)) for email in chunk]
                 await connection.copy_records_to_table(
-                    "seed_staging", records=records, columns=("id", "email")
+                    "seed_staging", records=records, columns=("id", "email", "email_normalised")
                 )
                 await connection.execute(_INSERT_FROM_STAGING, password_hash)
                 await connection.execute("TRUNCATE seed_staging")
@@ -127,7 +133,9 @@ async def count_seeded(database_url: str, email_prefix: str) -> int:
     connection = await asyncpg.connect(dsn, **kwargs)
     try:
         like, regex = _patterns(email_prefix)
-        query = "SELECT count(*) FROM users WHERE lower(email) LIKE $1 AND lower(email) ~ $2"
+        query = (
+            "SELECT count(*) FROM users WHERE email_normalised LIKE $1 AND email_normalised ~ $2"
+        )
         return int(await connection.fetchval(query, like, regex))
     finally:
         await connection.close()
@@ -140,7 +148,9 @@ async def delete_seeded(database_url: str, email_prefix: str) -> int:
     try:
         like, regex = _patterns(email_prefix)
         status = await connection.execute(
-            "DELETE FROM users WHERE lower(email) LIKE $1 AND lower(email) ~ $2", like, regex
+            "DELETE FROM users WHERE email_normalised LIKE $1 AND email_normalised ~ $2",
+            like,
+            regex,
         )
     finally:
         await connection.close()
@@ -150,7 +160,7 @@ async def delete_seeded(database_url: str, email_prefix: str) -> int:
 def _patterns(email_prefix: str) -> tuple[str, str]:
     # LIKE narrows cheaply; the regex makes it exact, so prefix "load" never matches
     # the users of prefix "load-2" ("load-2-7@load.example.com").
-    prefix = email_prefix.lower()
+    prefix = normalise_email(email_prefix)
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = f"{escaped}-%@{EMAIL_DOMAIN}"
     regex = f"^{re.escape(prefix)}-[0-9]+@{re.escape(EMAIL_DOMAIN)}$"

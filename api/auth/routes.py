@@ -23,6 +23,7 @@ from api.metrics import login_outcome
 from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
 from api.runtime import runtime
 from api.schemas import no_content, parse_body, respond
+from api.security.client_address import ClientAddress, client_address
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
@@ -45,7 +46,7 @@ USER_AGENT_MAX = 512
 )
 async def register() -> Response:
     rt = runtime()
-    await rt.rate_limits.count_registration(client_ip())
+    await rt.rate_limits.count_registration(_ip_limit_key(client_address(request.environ)))
     data = parse_body(RegisterRequest)
     async with rt.unit_of_work() as uow:
         user = await service.register(uow, rt.passwords, rt.settings, data.email, data.password)
@@ -67,15 +68,12 @@ async def register() -> Response:
 )
 async def login() -> Response:
     rt = runtime()
+    client = client_address(request.environ)
     with login_outcome():
         # Counted before the body is even parsed: malformed floods count too.
-        await rt.rate_limits.count_login(client_ip())
+        await rt.rate_limits.count_login(_ip_limit_key(client))
         data = parse_body(LoginRequest)
-        device = service.Device(
-            name=data.device_name,
-            ip=client_ip(),
-            user_agent=request.user_agent.string[:USER_AGENT_MAX] or None,
-        )
+        device = service.Device(name=data.device_name, ip=client.stored, user_agent=_user_agent())
         async with rt.unit_of_work() as uow:
             result = await service.login(
                 uow, rt.passwords, rt.rate_limits, rt.settings, data.email, data.password, device
@@ -188,9 +186,14 @@ async def verify() -> Response:
     return response
 
 
-def client_ip() -> str:
-    """The client's address: REMOTE_ADDR, or X-Forwarded-For through TRUSTED_PROXY_HOPS."""
-    return request.remote_addr or "unknown"
+def _ip_limit_key(client: ClientAddress) -> str:
+    return client.limit_key(runtime().settings.ipv6_rate_limit_prefix)
+
+
+def _user_agent() -> str | None:
+    # Fits its column, and holds no control characters (Postgres text refuses NUL).
+    printable = "".join(c for c in request.user_agent.string if c.isprintable())
+    return printable[:USER_AGENT_MAX] or None
 
 
 def _signed_out() -> Response:

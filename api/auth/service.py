@@ -10,6 +10,7 @@ from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
+from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
 from db.engine import UnitOfWork
 from db.errors import ConflictError
 from db.models import User
@@ -37,18 +38,21 @@ async def register(
 
     Raises:
         ValidationFailed: the password breaks a rule.
-        EmailTaken: the email exists, whatever its case.
+        EmailTaken: the email exists, once normalised (case, width, compatibility forms).
     """
     problems = password_problems(password, settings.password_min_length)
     if problems:
         raise ValidationFailed([{"field": "password", "message": m} for m in problems])
+    normalised = normalise_email(email)
+    if len(normalised) > NORMALISED_EMAIL_MAX_LENGTH:
+        raise ValidationFailed([{"field": "email", "message": "The email address is too long."}])
     # A cheap look-up first, so a taken email costs no hashing.
-    if await uow.users.get_by_email(email) is not None:
+    if await uow.users.get_by_email(normalised) is not None:
         raise EmailTaken()
     await uow.release()
     password_hash = await passwords.hash(password)
     try:
-        user = await uow.users.add(email, password_hash)
+        user = await uow.users.add(email, normalised, password_hash)
     except ConflictError:
         raise EmailTaken() from None
     await uow.commit()
@@ -72,8 +76,9 @@ async def login(
         InvalidCredentials: unknown email or wrong password (same answer, same work).
         AccountDisabled: right password, but the account is disabled.
     """
-    async with limits.password_check(email):
-        user = await uow.users.get_by_email(email)
+    normalised = normalise_email(email)
+    async with limits.password_check(normalised):
+        user = await uow.users.get_by_email(normalised)
         await uow.release()
         if user is None:
             await passwords.verify_dummy(password)

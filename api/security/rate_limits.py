@@ -14,13 +14,15 @@ from limits import RateLimitItem, parse
 from api.errors import InvalidCredentials, RateLimited
 from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
+from db.emails import normalise_email
 from db.limits import RateLimitStore, Verdict
 
 
 def account_key(email: str) -> str:
     """The identifier of an account's limits: every route that checks a password uses it."""
-    # Keys name a digest, never the address itself.
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    # Keys name a digest, never the address itself. The account's own normalisation
+    # (idempotent, so a caller may pass the normalised address or the raw one).
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
 
 
 class RateLimits:

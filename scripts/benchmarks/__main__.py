@@ -62,10 +62,14 @@ def delete_user(settings: Settings, email: str) -> None:
 
     import asyncpg
 
+    from db.emails import normalise_email
+
     async def delete() -> None:
         conn = await asyncpg.connect(settings.database_url.replace("+asyncpg", "", 1))
         try:
-            await conn.execute("DELETE FROM users WHERE lower(email) = lower($1)", email)
+            await conn.execute(
+                "DELETE FROM users WHERE email_normalised = $1", normalise_email(email)
+            )
         finally:
             await conn.close()
 

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from api.settings import Settings
+from db.emails import normalise_email
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 
 PASSWORD = "a long enough passphrase"
@@ -58,8 +59,8 @@ async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator[Users]:
     yield tracker
     if tracker.emails:
         ids = await pg.fetch(
-            "DELETE FROM users WHERE lower(email) = ANY($1::text[]) RETURNING id::text",
-            [e.lower() for e in tracker.emails],
+            "DELETE FROM users WHERE email_normalised = ANY($1::text[]) RETURNING id::text",
+            [normalise_email(e) for e in tracker.emails],
         )
         redis = Redis.from_url(redis_url)
         try:

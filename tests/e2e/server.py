@@ -57,6 +57,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
         "SESSION_RETENTION": str(settings.session_retention),
         "SESSION_PURGE_INTERVAL": str(settings.session_purge_interval),
+        "IPV6_RATE_LIMIT_PREFIX": str(settings.ipv6_rate_limit_prefix),
     }
 
 

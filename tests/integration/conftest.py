@@ -16,6 +16,7 @@ from api import create_app
 from api.runtime import Runtime
 from api.serving import AsgiApp
 from api.settings import Settings
+from db.emails import normalise_email
 
 
 @dataclass
@@ -94,7 +95,7 @@ async def stop_harness(harness: Harness, *emails: str) -> None:
     try:
         async with harness.runtime.unit_of_work() as uow:
             for email in emails:
-                user = await uow.users.get_by_email(email)
+                user = await uow.users.get_by_email(normalise_email(email))
                 if user is not None:
                     await uow.users.delete(user)
             await uow.commit()

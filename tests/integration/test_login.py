@@ -11,6 +11,7 @@ import jwt
 from sqlalchemy import update
 
 from api.settings import Settings
+from db.emails import normalise_email
 from db.models import User
 from tests.integration.conftest import Harness, start_harness
 from tests.integration.problems import assert_problem
@@ -41,7 +42,7 @@ async def disable(harness: Harness, user_id: str) -> None:
 
 async def stored_hash(harness: Harness, email: str) -> str:
     async with harness.runtime.unit_of_work() as uow:
-        user = await uow.users.get_by_email(email)
+        user = await uow.users.get_by_email(normalise_email(email))
     assert user is not None
     return user.password_hash
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -9,11 +11,13 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from db.emails import normalise_email
 from db.models import Base
-from tests.conftest import migrate
+from tests.conftest import ROOT, migrate
 
 
 def _plain(url: str, database: str) -> str:
@@ -69,3 +73,82 @@ async def test_upgrade_then_downgrade_on_an_empty_database(empty_database: str) 
 async def test_models_and_migrations_agree(empty_database: str) -> None:
     migrate(empty_database, "head", "upgrade")
     assert await _differences(empty_database) == []
+
+
+EMAIL_NORMALISED = "0004"
+
+
+def _before(revision: str) -> str:
+    """The revision that `revision` upgrades from."""
+    script = ScriptDirectory(str(ROOT / "alembic"))
+    down = script.get_revision(revision).down_revision
+    assert isinstance(down, str)
+    return down
+
+
+async def _execute(url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(_plain(url, urlsplit(url).path.lstrip("/")))
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def _add_users(url: str, *emails: str) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in emails]
+    for user_id, email in zip(ids, emails, strict=True):
+        await _execute(
+            url,
+            "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, 'x')",
+            user_id,
+            email,
+        )
+    return ids
+
+
+async def _columns(url: str, table: str) -> set[str]:
+    rows = await _execute(
+        url, "SELECT column_name FROM information_schema.columns WHERE table_name = $1", table
+    )
+    return {row["column_name"] for row in rows}
+
+
+async def test_upgrade_backfills_the_normalised_email_with_python(empty_database: str) -> None:
+    migrate(empty_database, _before(EMAIL_NORMALISED), "upgrade")
+    # Postgres's lower() would give 'ivan.petrov@example.com' for the first one.
+    emails = (
+        "İvan.Petrov@example.com",
+        "Straße@example.com",
+        "ＪＯＨＮ@example.com",  # noqa: RUF001 (fullwidth, on purpose)
+        "Mixed@x.org",
+    )
+    await _add_users(empty_database, *emails)
+
+    migrate(empty_database, "head", "upgrade")
+
+    rows = await _execute(empty_database, "SELECT email, email_normalised FROM users")
+    assert {row["email"]: row["email_normalised"] for row in rows} == {
+        email: normalise_email(email) for email in emails
+    }
+    assert normalise_email(emails[0]) == "i\u0307van.petrov@example.com"
+    migrate(empty_database, _before(EMAIL_NORMALISED), "downgrade")
+    assert "email_normalised" not in await _columns(empty_database, "users")
+    assert len(await _execute(empty_database, "SELECT id FROM users")) == len(emails)
+    migrate(empty_database, "head", "upgrade")
+    assert await _differences(empty_database) == []
+
+
+async def test_upgrade_refuses_users_whose_emails_normalise_alike(empty_database: str) -> None:
+    migrate(empty_database, _before(EMAIL_NORMALISED), "upgrade")
+    # Distinct under lower(), so the old index let both in; one address once normalised.
+    ids = await _add_users(empty_database, "STRASSE@example.com", "straße@example.com")
+
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        migrate(empty_database, "head", "upgrade")
+
+    message = failed.value.stderr.decode()
+    assert "same address once normalised" in message
+    assert all(str(user_id) in message for user_id in ids)
+    version = await _execute(empty_database, "SELECT version_num FROM alembic_version")
+    assert [row["version_num"] for row in version] == [_before(EMAIL_NORMALISED)]
+    assert "email_normalised" not in await _columns(empty_database, "users")

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from api.maintenance.purge import purge
 from api.maintenance.schedule import PurgeSchedule
 from api.settings import Settings
+from db.emails import normalise_email
 from db.engine import UnitOfWork, create_engine, create_session_factory
 from db.models import Session, User
 from tests.conftest import ROOT
@@ -84,7 +85,8 @@ async def sessions(settings: Settings) -> AsyncIterator[Sessions]:
 
     try:
         async with new_unit_of_work() as uow:
-            user = await uow.users.add(f"purge-{uuid.uuid4().hex}@example.com", "not-a-hash")
+            email = f"purge-{uuid.uuid4().hex}@example.com"
+            user = await uow.users.add(email, normalise_email(email), "not-a-hash")
             await uow.commit()
         try:
             yield Sessions(new_unit_of_work, user.id)

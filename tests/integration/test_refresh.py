@@ -8,6 +8,7 @@ from dataclasses import replace
 import jwt
 
 from api.settings import Settings
+from db.emails import normalise_email
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 
 
@@ -106,7 +107,7 @@ async def test_refresh_after_logout_is_token_revoked(harness: Harness) -> None:
 async def test_refresh_of_disabled_account_is_account_disabled(harness: Harness) -> None:
     tokens = await _session(harness)
     async with harness.runtime.unit_of_work() as uow:
-        user = await uow.users.get_by_email("refresh@example.com")
+        user = await uow.users.get_by_email(normalise_email("refresh@example.com"))
         assert user is not None
         user.disabled = True
         await uow.commit()

@@ -146,12 +146,21 @@ def test_rate_limit_settings_are_read_from_the_environment() -> None:
         REGISTER_RATE_LIMIT="3/hour",
         LOGIN_FAILURE_LIMIT="4/10 minutes",
         TRUSTED_PROXY_HOPS="2",
+        IPV6_RATE_LIMIT_PREFIX="56",
     )
     assert settings.rate_limits_enabled is False
     assert settings.login_rate_limit == "100 per 2 minutes"
     assert settings.register_rate_limit == "3/hour"
     assert settings.login_failure_limit == "4/10 minutes"
     assert settings.trusted_proxy_hops == 2
+    assert settings.ipv6_rate_limit_prefix == 56
+
+
+def test_ipv6_rate_limit_prefix_defaults_to_64_and_must_be_a_prefix_length() -> None:
+    assert from_env().ipv6_rate_limit_prefix == 64
+    for bad in ("0", "129", "/64"):
+        with pytest.raises(SettingsError, match="IPV6_RATE_LIMIT_PREFIX"):
+            from_env(IPV6_RATE_LIMIT_PREFIX=bad)
 
 
 def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
