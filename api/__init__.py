@@ -6,22 +6,16 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.errors import (
-    ApiError,
-    ServiceUnavailable,
-    problem,
-    register_error_handlers,
-)
+from api.errors import ApiError, register_error_handlers
 from api.maintenance.cli import purge_command
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.tokens import configure_tokens
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.settings import Settings
-from db.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +53,6 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     protect_views(app)
 
     register_error_handlers(app)
-    app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.before_request(_note_route_and_bound_body)
     app.cli.add_command(purge_command)
     return app
@@ -75,11 +68,6 @@ def _configure_logging(level: str) -> None:
         logger.setLevel(level)
         if not logger.handlers:
             logger.addHandler(handler)
-
-
-def _store_unavailable(error: StoreUnavailable) -> Response:
-    logger.warning("%s unavailable", error.store)
-    return problem(ServiceUnavailable(headers={"Retry-After": "5"}))
 
 
 def _note_route_and_bound_body() -> None:

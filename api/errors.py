@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from db.errors import StoreUnavailable
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -141,6 +143,11 @@ class RateLimited(ApiError):
 class ServiceUnavailable(ApiError):
     status, code = 503, "service_unavailable"
     detail = "A backing service is unavailable; retry later."
+    # Seconds a client should wait: long enough for a restarted Postgres or Redis.
+    retry_after = "5"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
+        super().__init__(detail, headers={"Retry-After": self.retry_after, **(headers or {})})
 
 
 class HashingBusy(ServiceUnavailable):
@@ -148,9 +155,6 @@ class HashingBusy(ServiceUnavailable):
 
     detail = "Too many password checks are waiting; retry shortly."
     retry_after = "2"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": self.retry_after})
 
 
 class InternalError(ApiError):
@@ -180,11 +184,22 @@ def problem_body(error: ApiError) -> bytes:
     return json.dumps(body).encode()
 
 
+def problem_parts(error: ApiError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of `error`'s problem response, for any way of sending it."""
+    headers = [("Content-Type", PROBLEM_JSON), *error.headers.items()]
+    return error.status, headers, problem_body(error)
+
+
 def problem(error: ApiError) -> Response:
-    """Render `error` as an application/problem+json response."""
-    response = Response(problem_body(error), status=error.status, mimetype=PROBLEM_JSON)
-    response.headers.update(error.headers)
-    return response
+    """Render `error` as an application/problem+json Flask response."""
+    status, headers, body = problem_parts(error)
+    return Response(body, status=status, headers=headers)
+
+
+def from_store_failure(failure: StoreUnavailable) -> ServiceUnavailable:
+    """The answer to a request whose Postgres or Redis did not answer (logged, not shown)."""
+    logger.warning("%s unavailable", failure.store)
+    return ServiceUnavailable()
 
 
 def _from_http_exception(exc: HTTPException) -> Response:
@@ -206,6 +221,9 @@ def _unexpected(exc: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Turn every exception raised while serving into problem+json."""
     app.register_error_handler(ApiError, problem)
+    app.register_error_handler(
+        StoreUnavailable, lambda failure: problem(from_store_failure(failure))
+    )
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _unexpected)
 
@@ -215,7 +233,7 @@ class NotReady(ServiceUnavailable):
 
     def __init__(self, checks: dict[str, str]) -> None:
         failed = ", ".join(name for name, state in sorted(checks.items()) if state != "ok")
-        super().__init__(f"Not ready: {failed} unavailable.", headers={"Retry-After": "5"})
+        super().__init__(f"Not ready: {failed} unavailable.")
         self.checks = checks
 
     def extra(self) -> dict[str, Any]:

@@ -6,17 +6,18 @@ schemas validate requests, so the document can't drift from the code.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.schemas import NEW_PASSWORD_MARK
+from api.schemas import NEW_PASSWORD_MARK, parse_body
 from api.security.guards import is_public
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -57,13 +58,24 @@ def documented(
     errors: Iterable[tuple[str, int]] = (),
     headers: Iterable[str] = (),
 ) -> Callable[[View], View]:
-    """Declare what a view takes and answers, for the OpenAPI document."""
+    """Declare what a view takes and answers: the OpenAPI document reads it, and a view
+    declared with a `body` is called with the request's body parsed into it (first argument).
+    """
 
     def mark(view: View) -> View:
+        target: Any = view
+        if body is not None:
+            schema = body
+
+            @functools.wraps(view)
+            async def with_body(*args: Any, **kwargs: Any) -> Any:
+                return await view(parse_body(schema), *args, **kwargs)
+
+            target = with_body
         setattr(
-            view, _SPEC, Operation(summary, status, body, response, dict(errors), tuple(headers))
+            target, _SPEC, Operation(summary, status, body, response, dict(errors), tuple(headers))
         )
-        return view
+        return cast(View, target)
 
     return mark
 

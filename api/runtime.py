@@ -17,83 +17,62 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from flask import current_app
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.clock import Clock, utc_now
 from api.maintenance.schedule import PurgeSchedule
-from api.security.passwords import Passwords
-from api.security.rate_limits import RateLimits
-from api.security.verifier import TokenVerifier
+from api.resources import Resources, open_resources
 from api.settings import Settings
-from db.engine import UnitOfWork, create_engine, create_session_factory
-from db.limits import RateLimitStore
-from db.redis_pool import create_redis
-from db.revocation import RevocationStore
 
 logger = logging.getLogger(__name__)
 
 
 class Runtime:
-    """The resources of one worker process, opened and closed on its event loop."""
-
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    redis: Redis
-    revocations: RevocationStore
-    rate_limits: RateLimits
-    verifier: TokenVerifier
+    """One worker process's lifetime: `start()` opens its resources on its loop, `stop()`
+    closes them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.passwords = Passwords(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-            workers=settings.hash_workers,
-            queue_max=settings.hash_queue_max,
-        )
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.purge_schedule: PurgeSchedule | None = None
+        self._resources: Resources | None = None
+        self._purge_schedule: PurgeSchedule | None = None
 
-    async def start(self) -> None:
-        """Open the pools on the running loop, which from now on runs every async view."""
-        settings = self.settings
-        self.engine = create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            pool_timeout=settings.db_pool_timeout,
-            application_name=settings.db_application_name,
-        )
-        self.session_factory = create_session_factory(self.engine)
-        self.redis = create_redis(
-            settings.redis_url,
-            pool_size=settings.redis_pool_size,
-            timeout=settings.redis_timeout,
-            client_name=settings.db_application_name,
-        )
-        self.revocations = RevocationStore(self.redis)
-        self.verifier = TokenVerifier(settings, self.revocations)
-        self.rate_limits = RateLimits(RateLimitStore(self.redis), settings)
+    @property
+    def resources(self) -> Resources:
+        """The resources of the started worker.
+
+        Raises:
+            RuntimeError: the worker has not been started (ASGI lifespan).
+        """
+        if self._resources is None:
+            raise RuntimeError("The worker runtime has not been started (ASGI lifespan).")
+        return self._resources
+
+    async def start(
+        self, *, bind: AsyncConnection | None = None, clock: Clock = utc_now
+    ) -> Resources:
+        """Open the resources on the running loop, which from now on runs every async view.
+
+        `bind` and `clock` are for tests: every Postgres statement inside a transaction the
+        test owns, and a clock it can move.
+        """
+        resources = open_resources(self.settings, bind=bind, clock=clock)
+        self._resources = resources
         self.loop = asyncio.get_running_loop()
-        if settings.session_purge_interval:
-            self.purge_schedule = PurgeSchedule(self.unit_of_work, settings)
-            self.purge_schedule.start()
+        if self.settings.session_purge_interval:
+            self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)
+            self._purge_schedule.start()
+        return resources
 
     async def stop(self) -> None:
         """Close the pools; the worker is going away."""
-        if self.purge_schedule is not None:
-            await self.purge_schedule.stop()
-            self.purge_schedule = None
+        if self._purge_schedule is not None:
+            await self._purge_schedule.stop()
+            self._purge_schedule = None
         self.loop = None
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
-        await self.engine.dispose()
-        self.passwords.close()
-
-    def unit_of_work(self) -> UnitOfWork:
-        """A transaction with the repositories, for one service call."""
-        return UnitOfWork(self.session_factory)
+        if self._resources is not None:
+            await self._resources.close()
+            self._resources = None
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
         """Wrap a coroutine function so a request thread runs it on the worker's loop."""
@@ -124,8 +103,3 @@ def _copy_outcome(outcome: concurrent.futures.Future[Any], task: asyncio.Task[An
         outcome.set_exception(error)
     else:
         outcome.set_result(task.result())
-
-
-def runtime() -> Runtime:
-    """The runtime of the app serving the current request."""
-    return current_app.extensions["runtime"]  # type: ignore[no-any-return]

@@ -40,7 +40,7 @@ class VerifyLane:
     async def answer(self, token: str) -> tuple[int, Headers, bytes]:
         """Check the token; 204 with the identity headers, or the problem."""
         try:
-            claims = await self._runtime.verifier.authenticate(token)
+            claims = await self._runtime.resources.verifier.authenticate(token)
         except StoreUnavailable:
             return _problem(ServiceUnavailable(headers={"Retry-After": "5"}))
         except ApiError as error:

@@ -1,30 +1,23 @@
-"""The async engine, its session factory, and the unit of work that services use."""
+"""The async engine, and Postgres as the services see it (units of work and plain reads)."""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 
-from db.errors import StoreUnavailable
-from db.locks import AdvisoryLocks
-from db.sessions import SessionRepository
-from db.users import UserRepository
-
-_UNAVAILABLE = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    OSError,
-    TimeoutError,
-)
+from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
+from db.sessions import SessionOpener
+from db.unit_of_work import UnitOfWork
+from db.users import UserReader
 
 
 def create_engine(
@@ -44,55 +37,74 @@ def create_engine(
     )
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded rows usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_session_factory(
+    bind: AsyncEngine | AsyncConnection, *, savepoints: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded rows usable after commit.
 
-
-class UnitOfWork:
-    """One transaction with the repositories bound to it; rolled back unless committed.
-
-    Raises:
-        StoreUnavailable: Postgres could not be reached (on exit from the block).
+    With `savepoints`, bound to a connection whose transaction someone else owns (a test's),
+    each unit of work's commit becomes a savepoint of it.
     """
+    if savepoints:
+        return async_sessionmaker(
+            bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+    return async_sessionmaker(bind, expire_on_commit=False)
 
-    users: UserRepository
-    sessions: SessionRepository
-    locks: AdvisoryLocks
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
-        self._factory = factory
+class Statements:
+    """Single statements with no transaction around them (no BEGIN, no COMMIT or ROLLBACK):
+    reads, and writes that are atomic on their own."""
 
-    async def __aenter__(self) -> Self:
-        self.session = self._factory()
-        self.users = UserRepository(self.session)
-        self.sessions = SessionRepository(self.session)
-        self.locks = AdvisoryLocks(self.session)
-        return self
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.users = UserReader(connection)
+        self.sessions = SessionOpener(connection)
 
-    async def __aexit__(
+
+class Database:
+    """Postgres for the services: a unit of work for transactions, `statements()` for one-offs."""
+
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        sessions: async_sessionmaker[AsyncSession],
+        connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
     ) -> None:
-        try:
-            await self.session.close()
-        except _UNAVAILABLE:
-            if exc is None:
-                raise StoreUnavailable("postgres") from None
-        if isinstance(exc, _UNAVAILABLE) or (
-            isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-        ):
-            raise StoreUnavailable("postgres") from exc
+        self._sessions = sessions
+        self._connect = connect
 
-    async def commit(self) -> None:
-        """Commit the transaction."""
-        await self.session.commit()
+    @classmethod
+    def on_engine(cls, engine: AsyncEngine) -> Database:
+        """The database of a served worker: single statements run on autocommit connections."""
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(create_session_factory(engine), autocommit.connect)
 
-    async def release(self) -> None:
-        """End the transaction so no connection is held during slow work (password hashing).
+    @classmethod
+    def on_connection(cls, connection: AsyncConnection) -> Database:
+        """Everything inside a transaction someone else owns and rolls back (tests)."""
 
-        Rows already loaded stay usable; the next query starts a new transaction.
+        @asynccontextmanager
+        async def borrowed() -> AsyncIterator[AsyncConnection]:
+            yield connection
+
+        return cls(create_session_factory(connection, savepoints=True), borrowed)
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A transaction with the repositories, for one service call."""
+        return UnitOfWork(self._sessions)
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[Statements]:
+        """A connection for statements that need no transaction.
+
+        Raises:
+            StoreUnavailable: Postgres could not be reached.
         """
-        await self.session.commit()
+        try:
+            async with self._connect() as connection:
+                yield Statements(connection)
+        except POSTGRES_UNAVAILABLE:
+            raise StoreUnavailable("postgres") from None
+        except sa_exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise StoreUnavailable("postgres") from None
+            raise

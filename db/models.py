@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: User, and Session (one row per device login)."""
+"""SQLAlchemy 2 typed models: User, and DeviceSession (one row per device login)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
-class Session(Base):
+class DeviceSession(Base):
     """A device login: it owns one refresh-token chain."""
 
     __tablename__ = "sessions"

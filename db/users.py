@@ -1,16 +1,44 @@
-"""UserRepository: the only code that reads and writes the users table."""
+"""UserRepository and UserReader: the only code that reads and writes the users table."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.emails import NormalisedEmail
 from db.errors import ConflictError
 from db.models import User
+
+# Built once: SQLAlchemy caches its compiled form, asyncpg its prepared statement.
+_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at).where(
+    User.id == bindparam("user_id")
+)
+Profile = Row[uuid.UUID, str, str, bool, datetime]
+_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash).where(
+    User.email_normalised == bindparam("email")
+)
+Credentials = Row[uuid.UUID, str, bool, str]
+
+
+class UserReader:
+    """Reads of the users table that need no transaction: one compiled statement each."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def profile(self, user_id: uuid.UUID) -> Profile | None:
+        """The user's id, email, role, disabled flag and creation time, if the user exists."""
+        result = await self._connection.execute(_PROFILE, {"user_id": user_id})
+        return result.first()
+
+    async def credentials(self, email: NormalisedEmail) -> Credentials | None:
+        """The id, role, disabled flag and password hash of the user with this address."""
+        result = await self._connection.execute(_CREDENTIALS, {"email": email})
+        return result.first()
 
 
 class UserRepository:

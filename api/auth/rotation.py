@@ -10,85 +10,89 @@ whole session is revoked, every access token issued in it included.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from api.auth.revocation import seconds_until
+from api.clock import Clock
 from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
-from api.metrics import REVOCATIONS
 from api.security.claims import RefreshClaims
 from api.security.tokens import IssuedTokens, issue_tokens
+from api.session_ending import SessionEnding
 from api.settings import Settings
-from db.engine import UnitOfWork
-from db.models import Session
-from db.revocation import RevocationStore
+from db.models import DeviceSession
+from db.unit_of_work import UnitOfWork
 
 
-async def refresh(
-    uow: UnitOfWork, store: RevocationStore, settings: Settings, claims: RefreshClaims
-) -> IssuedTokens:
-    """Exchange a verified, unrevoked refresh token for a new pair.
+class Rotation:
+    """The refresh rules, built once with the session-ending rules they fall back on."""
 
-    Raises:
-        TokenRevoked: the session was revoked meanwhile, or the user is gone.
-        RefreshTokenReused: a superseded token after the grace window (the session is revoked).
-        AccountDisabled: the account was disabled.
-        StoreUnavailable: Postgres or Redis did not answer.
-    """
-    user_id, session_id = uuid.UUID(claims.user_id), uuid.UUID(claims.session_id)
-    user = await uow.users.get(user_id)
-    if user is None:
-        raise TokenRevoked()
-    if user.disabled:
-        raise AccountDisabled()
-    issued = datetime.now(UTC)
-    new_jti = uuid.uuid4()
-    expires_at = issued + timedelta(seconds=settings.refresh_token_ttl)
-    rotated = await uow.sessions.rotate_refresh(
-        session_id=session_id,
-        user_id=user_id,
-        presented_jti=uuid.UUID(claims.jti),
-        new_jti=new_jti,
-        expires_at=expires_at,
-    )
+    def __init__(self, ending: SessionEnding, settings: Settings, clock: Clock) -> None:
+        self._ending = ending
+        self._settings = settings
+        self._grace = timedelta(seconds=settings.refresh_reuse_grace)
+        self._clock = clock
 
-    def pair(refresh_jti: uuid.UUID, refresh_expires_at: datetime) -> IssuedTokens:
+    async def exchange(self, uow: UnitOfWork, claims: RefreshClaims) -> IssuedTokens:
+        """Exchange a verified, unrevoked refresh token for a new pair; commits `uow`.
+
+        Raises:
+            TokenRevoked: the session was revoked meanwhile, or the user is gone.
+            RefreshTokenReused: a superseded token after the grace window (the session is revoked).
+            AccountDisabled: the account was disabled.
+            StoreUnavailable: Postgres or Redis did not answer.
+        """
+        user_id, session_id = uuid.UUID(claims.user_id), uuid.UUID(claims.session_id)
+        user = await uow.users.get(user_id)
+        if user is None:
+            raise TokenRevoked()
+        if user.disabled:
+            raise AccountDisabled()
+        new_jti = uuid.uuid4()
+        now = self._clock()
+        tokens = self._pair(user_id, user.role, session_id, new_jti, None)
+        rotated = await uow.sessions.rotate_refresh(
+            session_id=session_id,
+            user_id=user_id,
+            presented_jti=uuid.UUID(claims.jti),
+            new_jti=new_jti,
+            expires_at=tokens.refresh_expires_at,
+            now=now,
+        )
+        if rotated:
+            await uow.commit()
+            return tokens
+        session = await uow.sessions.get(session_id, user_id)
+        if session is None or session.revoked_at is not None:
+            raise TokenRevoked()
+        if self._within_grace(session, claims.jti, now):
+            # The current link again, never a second chain.
+            return self._pair(
+                user_id, user.role, session_id, session.current_refresh_jti, session.expires_at
+            )
+        await self._ending.reused(uow, claims, session)
+        await uow.commit()
+        raise RefreshTokenReused()
+
+    def _pair(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: uuid.UUID,
+        refresh_jti: uuid.UUID,
+        refresh_expires_at: datetime | None,
+    ) -> IssuedTokens:
         return issue_tokens(
             user_id=user_id,
-            role=user.role,
+            role=role,
             session_id=session_id,
             fresh=False,
-            settings=settings,
+            settings=self._settings,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
         )
 
-    if rotated:
-        await uow.commit()
-        return pair(new_jti, expires_at)
-    session = await uow.sessions.get(session_id, user_id)
-    if session is None or session.revoked_at is not None:
-        raise TokenRevoked()
-    if _within_grace(session, claims.jti, settings.refresh_reuse_grace):
-        # The current link again, never a second chain.
-        return pair(session.current_refresh_jti, session.expires_at)
-    await _revoke_reused(uow, store, claims, session)
-    raise RefreshTokenReused()
-
-
-def _within_grace(session: Session, jti: str, grace_seconds: int) -> bool:
-    if session.previous_refresh_jti is None or session.rotated_at is None:
-        return False
-    if str(session.previous_refresh_jti) != jti:
-        return False
-    return datetime.now(UTC) - session.rotated_at <= timedelta(seconds=grace_seconds)
-
-
-async def _revoke_reused(
-    uow: UnitOfWork, store: RevocationStore, claims: RefreshClaims, session: Session
-) -> None:
-    await uow.sessions.revoke(session.id, session.user_id)
-    await store.revoke_sessions(
-        claims.user_id, [claims.session_id], seconds_until(session.expires_at)
-    )
-    await uow.commit()
-    REVOCATIONS.labels("refresh_reuse").inc()
+    def _within_grace(self, session: DeviceSession, jti: str, now: datetime) -> bool:
+        if session.previous_refresh_jti is None or session.rotated_at is None:
+            return False
+        if str(session.previous_refresh_jti) != jti:
+            return False
+        return now - session.rotated_at <= self._grace

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import uuid
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
-from api.auth import revocation, rotation, service
 from api.auth.schemas import (
     CookieTokenResponse,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
-    SessionResponse,
     SessionsResponse,
     TokenResponse,
     UserResponse,
 )
+from api.auth.service import AuthService, Device
 from api.errors import TokenMissing
 from api.metrics import login_outcome
 from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
-from api.runtime import runtime
+from api.resources import resources, services
 from api.schemas import no_content, parse_body, respond
 from api.security.client_address import ClientAddress, client_address
 from api.security.guards import current_claims, public, token_came_from_cookie
@@ -32,10 +33,39 @@ from db.sessions import LISTED_SESSIONS
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 USER_AGENT_MAX = 512
+AsyncView = Callable[..., Awaitable[Response]]
+
+
+def _counted_per_ip(
+    count: Callable[[AuthService, str], Awaitable[None]],
+) -> Callable[[AsyncView], AsyncView]:
+    """Count the request against its client IP's limit before its body is even parsed."""
+
+    def decorate(view: AsyncView) -> AsyncView:
+        @functools.wraps(view)
+        async def counted(*args: Any, **kwargs: Any) -> Response:
+            await count(services().auth, _ip_limit_key())
+            return await view(*args, **kwargs)
+
+        return counted
+
+    return decorate
+
+
+def _login_outcome(view: AsyncView) -> AsyncView:
+    """Count every login attempt by outcome, refusals before the body included."""
+
+    @functools.wraps(view)
+    async def observed(*args: Any, **kwargs: Any) -> Response:
+        with login_outcome():
+            return await view(*args, **kwargs)
+
+    return observed
 
 
 @bp.post("/register")
 @public
+@_counted_per_ip(AuthService.count_registration)
 @documented(
     "Create an account",
     status=201,
@@ -44,17 +74,15 @@ USER_AGENT_MAX = 512
     errors=[("email_taken", 409), ("rate_limited", 429), ("service_unavailable", 503)],
     headers=["Location"],
 )
-async def register() -> Response:
-    rt = runtime()
-    await rt.rate_limits.count_registration(_ip_limit_key(client_address(request.environ)))
-    data = parse_body(RegisterRequest)
-    async with rt.unit_of_work() as uow:
-        user = await service.register(uow, rt.passwords, rt.settings, data.email, data.password)
+async def register(data: RegisterRequest) -> Response:
+    user = await services().auth.register(data.email, data.password)
     return respond(UserResponse.model_validate(user), 201, headers={"Location": "/me"})
 
 
 @bp.post("/login")
 @public
+@_login_outcome
+@_counted_per_ip(AuthService.count_login)
 @documented(
     "Log in on a device: opens a session and returns its tokens",
     body=LoginRequest,
@@ -66,18 +94,9 @@ async def register() -> Response:
         ("service_unavailable", 503),
     ],
 )
-async def login() -> Response:
-    rt = runtime()
-    client = client_address(request.environ)
-    with login_outcome():
-        # Counted before the body is even parsed: malformed floods count too.
-        await rt.rate_limits.count_login(_ip_limit_key(client))
-        data = parse_body(LoginRequest)
-        device = service.Device(name=data.device_name, ip=client.stored, user_agent=_user_agent())
-        async with rt.unit_of_work() as uow:
-            result = await service.login(
-                uow, rt.passwords, rt.rate_limits, rt.settings, data.email, data.password, device
-            )
+async def login(data: LoginRequest) -> Response:
+    device = Device(name=data.device_name, ip=_client().stored, user_agent=_user_agent())
+    result = await services().auth.login(data.email, data.password, device)
     return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
 
 
@@ -96,11 +115,9 @@ async def login() -> Response:
 )
 async def refresh() -> Response:
     presented = _refresh_token()
-    rt = runtime()
-    claims = await rt.verifier.refresh_claims(presented.token)
+    claims = await resources().verifier.refresh_claims(presented.token)
     presented.check_csrf(claims.csrf)
-    async with rt.unit_of_work() as uow:
-        tokens = await rotation.refresh(uow, rt.revocations, rt.settings, claims)
+    tokens = await services().auth.refresh(claims)
     return token_response(tokens, claims.session_id, cookies=presented.from_cookie)
 
 
@@ -117,18 +134,14 @@ def _refresh_token() -> PresentedToken:
 @bp.post("/logout")
 @documented("Log out this device: revoke the current session", status=204, errors=STORE_ERRORS)
 async def logout() -> Response:
-    rt = runtime()
-    async with rt.unit_of_work() as uow:
-        await revocation.logout(uow, rt.revocations, current_claims())
+    await services().sessions.logout(current_claims())
     return _signed_out()
 
 
 @bp.post("/logout-all")
 @documented("Log out everywhere: revoke every session of the user", status=204, errors=STORE_ERRORS)
 async def logout_all() -> Response:
-    rt = runtime()
-    async with rt.unit_of_work() as uow:
-        await revocation.logout_all(uow, rt.revocations, rt.settings, current_claims().user_id)
+    await services().sessions.logout_all(current_claims())
     return _signed_out()
 
 
@@ -140,24 +153,8 @@ async def logout_all() -> Response:
 )
 async def list_sessions() -> Response:
     claims = current_claims()
-    async with runtime().unit_of_work() as uow:
-        sessions = await revocation.active_sessions(uow, claims.user_id)
-    current = uuid.UUID(claims.session_id)
-    body = SessionsResponse(
-        sessions=[
-            SessionResponse(
-                id=s.id,
-                device_name=s.device_name,
-                created_at=s.created_at,
-                last_used_at=s.last_used_at,
-                ip=s.ip,
-                user_agent=s.user_agent,
-                current=s.id == current,
-            )
-            for s in sessions
-        ]
-    )
-    return respond(body)
+    sessions = await services().sessions.active(claims)
+    return respond(SessionsResponse.of(sessions, current=claims.session_id))
 
 
 @bp.delete("/sessions/<session_id>")
@@ -167,9 +164,7 @@ async def list_sessions() -> Response:
     errors=[("not_found", 404), *STORE_ERRORS],
 )
 async def delete_session(session_id: str) -> Response:
-    rt = runtime()
-    async with rt.unit_of_work() as uow:
-        await revocation.revoke_session(uow, rt.revocations, current_claims().user_id, session_id)
+    await services().sessions.revoke(current_claims(), session_id)
     return no_content()
 
 
@@ -186,8 +181,16 @@ async def verify() -> Response:
     return response
 
 
-def _ip_limit_key(client: ClientAddress) -> str:
-    return client.limit_key(runtime().settings.ipv6_rate_limit_prefix)
+def _client() -> ClientAddress:
+    # Worked out once per request: an unusable forwarded entry is logged once.
+    if "client" not in g:
+        g.client = client_address(request.environ)
+    client: ClientAddress = g.client
+    return client
+
+
+def _ip_limit_key() -> str:
+    return _client().limit_key(resources().settings.ipv6_rate_limit_prefix)
 
 
 def _user_agent() -> str | None:

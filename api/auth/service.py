@@ -1,19 +1,23 @@
-"""Registration and login rules."""
+"""Registration, login and refresh: the rules of getting and renewing tokens."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
+from api.auth.rotation import Rotation
+from api.clock import Clock
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
+from api.security.claims import RefreshClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
-from db.engine import UnitOfWork
+from db.engine import Database
 from db.errors import ConflictError
 from db.models import User
+from db.sessions import Opening
 
 
 @dataclass(frozen=True)
@@ -31,76 +35,129 @@ class Login:
     tokens: IssuedTokens
 
 
-async def register(
-    uow: UnitOfWork, passwords: Passwords, settings: Settings, email: str, password: str
-) -> User:
-    """Create a user with role `user`.
+class AuthService:
+    """Built once per worker with its stores; every method is one request's work."""
 
-    Raises:
-        ValidationFailed: the password breaks a rule.
-        EmailTaken: the email exists, once normalised (case, width, compatibility forms).
-    """
-    problems = password_problems(password, settings.password_min_length)
-    if problems:
-        raise ValidationFailed([{"field": "password", "message": m} for m in problems])
-    normalised = normalise_email(email)
-    if len(normalised) > NORMALISED_EMAIL_MAX_LENGTH:
-        raise ValidationFailed([{"field": "email", "message": "The email address is too long."}])
-    # A cheap look-up first, so a taken email costs no hashing.
-    if await uow.users.get_by_email(normalised) is not None:
-        raise EmailTaken()
-    await uow.release()
-    password_hash = await passwords.hash(password)
-    try:
-        user = await uow.users.add(email, normalised, password_hash)
-    except ConflictError:
-        raise EmailTaken() from None
-    await uow.commit()
-    return user
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        limits: RateLimits,
+        rotation: Rotation,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self._database = database
+        self._passwords = passwords
+        self._limits = limits
+        self._rotation = rotation
+        self._settings = settings
+        self._clock = clock
 
+    async def count_registration(self, ip: str) -> None:
+        """Count a registration request from `ip`, before anything else is looked at.
 
-async def login(
-    uow: UnitOfWork,
-    passwords: Passwords,
-    limits: RateLimits,
-    settings: Settings,
-    email: str,
-    password: str,
-    device: Device,
-) -> Login:
-    """Check the credentials and open a new device session.
+        Raises:
+            RateLimited: the IP made too many registration requests.
+        """
+        await self._limits.count_registration(ip)
 
-    Raises:
-        RateLimited: too many failed password checks for this account (reserved before hashing).
-        HashingBusy: too many password checks are waiting for the hashing threads.
-        InvalidCredentials: unknown email or wrong password (same answer, same work).
-        AccountDisabled: right password, but the account is disabled.
-    """
-    normalised = normalise_email(email)
-    async with limits.password_check(normalised):
-        user = await uow.users.get_by_email(normalised)
-        await uow.release()
-        if user is None:
-            await passwords.verify_dummy(password)
-            raise InvalidCredentials()
-        if not await passwords.verify(user.password_hash, password):
-            raise InvalidCredentials()
-    if user.disabled:
-        raise AccountDisabled()
-    if passwords.needs_rehash(user.password_hash):
-        await uow.users.set_password_hash(user, await passwords.hash(password))
-    session_id = uuid.uuid4()
-    tokens = issue_tokens(
-        user_id=user.id, role=user.role, session_id=session_id, fresh=True, settings=settings
-    )
-    await uow.sessions.add(
-        session_id=session_id,
-        user_id=user.id,
-        refresh_jti=tokens.refresh_jti,
-        expires_at=tokens.refresh_expires_at,
-        device_name=device.name,
-        ip=device.ip,
-        user_agent=device.user_agent,
-    )
-    await uow.commit()
-    return Login(session_id=str(session_id), tokens=tokens)
+    async def count_login(self, ip: str) -> None:
+        """Count a login request from `ip`, before its body is even parsed.
+
+        Raises:
+            RateLimited: the IP made too many login requests.
+        """
+        await self._limits.count_login(ip)
+
+    async def register(self, email: str, password: str) -> User:
+        """Create a user with role `user`.
+
+        Raises:
+            ValidationFailed: the password breaks a rule.
+            EmailTaken: the email exists, once normalised (case, width, compatibility forms).
+        """
+        problems = password_problems(password, self._settings.password_min_length)
+        if problems:
+            raise ValidationFailed([{"field": "password", "message": m} for m in problems])
+        normalised = normalise_email(email)
+        if len(normalised) > NORMALISED_EMAIL_MAX_LENGTH:
+            raise ValidationFailed(
+                [{"field": "email", "message": "The email address is too long."}]
+            )
+        # A cheap look-up first, so a taken email costs no hashing.
+        async with self._database.statements() as statements:
+            if await statements.users.credentials(normalised) is not None:
+                raise EmailTaken()
+        password_hash = await self._passwords.hash(password)
+        async with self._database.unit_of_work() as uow:
+            try:
+                user = await uow.users.add(email, normalised, password_hash)
+            except ConflictError:
+                raise EmailTaken() from None
+            await uow.commit()
+        return user
+
+    async def login(self, email: str, password: str, device: Device) -> Login:
+        """Check the credentials and open a new device session.
+
+        Raises:
+            RateLimited: too many failed password checks for this account (reserved first).
+            HashingBusy: too many password checks are waiting for the hashing threads.
+            InvalidCredentials: unknown email or wrong password (same answer, same work).
+            AccountDisabled: right password, but the account is disabled.
+        """
+        normalised = normalise_email(email)
+        passwords = self._passwords
+        async with self._limits.password_check(normalised):
+            async with self._database.statements() as statements:
+                user = await statements.users.credentials(normalised)
+            if user is None:
+                await passwords.verify_dummy(password)
+                raise InvalidCredentials()
+            if not await passwords.verify(user.password_hash, password):
+                raise InvalidCredentials()
+        if user.disabled:
+            raise AccountDisabled()
+        if passwords.needs_rehash(user.password_hash):
+            await self._rehash(user.id, password)
+        session_id = uuid.uuid4()
+        now = self._clock()
+        tokens = issue_tokens(
+            user_id=user.id,
+            role=user.role,
+            session_id=session_id,
+            fresh=True,
+            settings=self._settings,
+        )
+        opening = Opening(
+            session_id=session_id,
+            user_id=user.id,
+            refresh_jti=tokens.refresh_jti,
+            expires_at=tokens.refresh_expires_at,
+            device_name=device.name,
+            ip=device.ip,
+            user_agent=device.user_agent,
+            now=now,
+        )
+        # One INSERT is atomic alone: no transaction around it.
+        async with self._database.statements() as statements:
+            await statements.sessions.open(opening)
+        return Login(session_id=str(session_id), tokens=tokens)
+
+    async def refresh(self, claims: RefreshClaims) -> IssuedTokens:
+        """Exchange a verified, unrevoked refresh token for a new pair (see api.auth.rotation).
+
+        Raises:
+            TokenRevoked, RefreshTokenReused, AccountDisabled, StoreUnavailable.
+        """
+        async with self._database.unit_of_work() as uow:
+            return await self._rotation.exchange(uow, claims)
+
+    async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
+        password_hash = await self._passwords.hash(password)
+        async with self._database.unit_of_work() as uow:
+            user = await uow.users.get(user_id)
+            if user is not None:
+                await uow.users.set_password_hash(user, password_hash)
+                await uow.commit()

@@ -12,8 +12,9 @@ from sqlalchemy.exc import DBAPIError
 
 from api.maintenance.purge import PurgeReport, purge
 from api.settings import Settings
-from db.engine import UnitOfWork, create_engine, create_session_factory
+from db.engine import create_engine, create_session_factory
 from db.errors import StoreUnavailable
+from db.unit_of_work import UnitOfWork
 
 
 @click.command("purge")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from api.maintenance.purge import purge
 from api.settings import Settings
-from db.engine import UnitOfWork
 from db.errors import StoreUnavailable
+from db.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from api.auth.schemas import UserResponse
-from api.me import service
 from api.me.schemas import ChangePasswordRequest, DeleteAccountRequest
 from api.openapi import STORE_ERRORS, documented
-from api.runtime import runtime
-from api.schemas import no_content, parse_body, respond
+from api.resources import services
+from api.schemas import no_content, respond
 from api.security.guards import current_claims, fresh_required
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -25,9 +24,8 @@ FRESH_ERRORS = (
 @bp.get("")
 @documented("The signed-in user", response=UserResponse, errors=STORE_ERRORS)
 async def get_me() -> Response:
-    async with runtime().unit_of_work() as uow:
-        user = await service.get_me(uow, current_claims())
-    return respond(UserResponse.model_validate(user))
+    profile = await services().account.profile(current_claims())
+    return respond(UserResponse.model_validate(profile))
 
 
 @bp.post("/password")
@@ -38,20 +36,10 @@ async def get_me() -> Response:
     body=ChangePasswordRequest,
     errors=FRESH_ERRORS,
 )
-async def change_password() -> Response:
-    data = parse_body(ChangePasswordRequest)
-    rt = runtime()
-    async with rt.unit_of_work() as uow:
-        await service.change_password(
-            uow,
-            rt.revocations,
-            rt.passwords,
-            rt.rate_limits,
-            rt.settings,
-            current_claims(),
-            data.current_password,
-            data.new_password,
-        )
+async def change_password(data: ChangePasswordRequest) -> Response:
+    await services().account.change_password(
+        current_claims(), data.current_password, data.new_password
+    )
     return no_content()
 
 
@@ -63,17 +51,6 @@ async def change_password() -> Response:
     body=DeleteAccountRequest,
     errors=FRESH_ERRORS,
 )
-async def delete_me() -> Response:
-    data = parse_body(DeleteAccountRequest)
-    rt = runtime()
-    async with rt.unit_of_work() as uow:
-        await service.delete_account(
-            uow,
-            rt.revocations,
-            rt.passwords,
-            rt.rate_limits,
-            rt.settings,
-            current_claims(),
-            data.password,
-        )
+async def delete_me(data: DeleteAccountRequest) -> Response:
+    await services().account.delete(current_claims(), data.password)
     return no_content()

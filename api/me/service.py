@@ -4,88 +4,91 @@ from __future__ import annotations
 
 import uuid
 
-from api.auth.revocation import revoke_everything, revoke_other_sessions
 from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
+from api.session_ending import SessionEnding
 from api.settings import Settings
-from db.engine import UnitOfWork
+from db.engine import Database
 from db.models import User
-from db.revocation import RevocationStore
+from db.unit_of_work import UnitOfWork
+from db.users import Profile
 
 
-async def get_me(uow: UnitOfWork, claims: AccessClaims) -> User:
-    """The user the token belongs to.
+class AccountService:
+    """Built once per worker; each method owns its transaction."""
 
-    Raises:
-        TokenRevoked: the user no longer exists (deleted after the token was issued).
-    """
-    user = await uow.users.get(uuid.UUID(claims.user_id))
-    if user is None:
-        raise TokenRevoked()
-    return user
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        limits: RateLimits,
+        ending: SessionEnding,
+        settings: Settings,
+    ) -> None:
+        self._database = database
+        self._passwords = passwords
+        self._limits = limits
+        self._ending = ending
+        self._settings = settings
 
+    async def profile(self, claims: AccessClaims) -> Profile:
+        """The user the token belongs to: one statement, no transaction.
 
-async def _check_password(
-    uow: UnitOfWork, passwords: Passwords, limits: RateLimits, claims: AccessClaims, password: str
-) -> User:
-    user = await get_me(uow, claims)
-    await uow.release()
-    # The same per-account limit as login: a token must not make a better password oracle.
-    async with limits.password_check(user.email):
-        if not await passwords.verify(user.password_hash, password):
-            raise InvalidCredentials("The password is incorrect.")
-    return user
+        Raises:
+            TokenRevoked: the user no longer exists (deleted after the token was issued).
+        """
+        async with self._database.statements() as statements:
+            profile = await statements.users.profile(uuid.UUID(claims.user_id))
+        if profile is None:
+            raise TokenRevoked()
+        return profile
 
+    async def change_password(
+        self, claims: AccessClaims, current_password: str, new_password: str
+    ) -> None:
+        """Set a new password and sign out every other session; the current one stays.
 
-async def change_password(
-    uow: UnitOfWork,
-    store: RevocationStore,
-    passwords: Passwords,
-    limits: RateLimits,
-    settings: Settings,
-    claims: AccessClaims,
-    current_password: str,
-    new_password: str,
-) -> None:
-    """Set a new password and sign out every other session; the current one stays.
+        Raises:
+            InvalidCredentials: `current_password` is wrong.
+            RateLimited: too many failed password checks for this account.
+            ValidationFailed: the new password breaks a rule.
+        """
+        problems = password_problems(new_password, self._settings.password_min_length)
+        if problems:
+            raise ValidationFailed([{"field": "new_password", "message": m} for m in problems])
+        async with self._database.unit_of_work() as uow:
+            user = await self._check_password(uow, claims, current_password)
+            await uow.users.set_password_hash(user, await self._passwords.hash(new_password))
+            await self._ending.all_but(uow, claims.user_id, keep=claims.session_id)
+            await uow.commit()
+        REVOCATIONS.labels("other_sessions").inc()
 
-    Raises:
-        InvalidCredentials: `current_password` is wrong.
-        RateLimited: too many failed password checks for this account.
-        ValidationFailed: the new password breaks a rule.
-    """
-    problems = password_problems(new_password, settings.password_min_length)
-    if problems:
-        raise ValidationFailed([{"field": "new_password", "message": m} for m in problems])
-    user = await _check_password(uow, passwords, limits, claims, current_password)
-    await uow.users.set_password_hash(user, await passwords.hash(new_password))
-    await revoke_other_sessions(uow, store, claims.user_id, keep=claims.session_id)
-    await uow.commit()
-    REVOCATIONS.labels("other_sessions").inc()
+    async def delete(self, claims: AccessClaims, password: str) -> None:
+        """Delete the account and revoke every token it ever had.
 
+        Raises:
+            InvalidCredentials: `password` is wrong.
+            RateLimited: too many failed password checks for this account.
+        """
+        async with self._database.unit_of_work() as uow:
+            user = await self._check_password(uow, claims, password)
+            # Sessions are revoked (rows locked, Redis marks written) before the rows go
+            # with the user, so a refresh running at this moment can't outlive the account.
+            await self._ending.everything(uow, claims.user_id)
+            await uow.users.delete(user)
+            await uow.commit()
+        REVOCATIONS.labels("account_deleted").inc()
 
-async def delete_account(
-    uow: UnitOfWork,
-    store: RevocationStore,
-    passwords: Passwords,
-    limits: RateLimits,
-    settings: Settings,
-    claims: AccessClaims,
-    password: str,
-) -> None:
-    """Delete the account and revoke every token it ever had.
-
-    Raises:
-        InvalidCredentials: `password` is wrong.
-        RateLimited: too many failed password checks for this account.
-    """
-    user = await _check_password(uow, passwords, limits, claims, password)
-    # Sessions are revoked (rows locked, Redis marks written) before the rows go
-    # with the user, so a refresh running at this moment can't outlive the account.
-    await revoke_everything(uow, store, settings, claims.user_id)
-    await uow.users.delete(user)
-    await uow.commit()
-    REVOCATIONS.labels("account_deleted").inc()
+    async def _check_password(self, uow: UnitOfWork, claims: AccessClaims, password: str) -> User:
+        user = await uow.users.get(uuid.UUID(claims.user_id))
+        if user is None:
+            raise TokenRevoked()
+        await uow.release()
+        # The same per-account limit as login: a token must not make a better password oracle.
+        async with self._limits.password_check(user.email):
+            if not await self._passwords.verify(user.password_hash, password):
+                raise InvalidCredentials("The password is incorrect.")
+        return user

@@ -9,8 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from api.errors import NotReady
 from api.metrics import exposition
 from api.openapi import documented, openapi_document
-from api.ops.service import readiness
-from api.runtime import runtime
+from api.resources import resources, services
 from api.schemas import ResponseSchema, respond
 from api.security.guards import public
 
@@ -42,8 +41,7 @@ def healthz() -> Response:
     errors=[("service_unavailable", 503)],
 )
 async def readyz() -> Response:
-    rt = runtime()
-    checks = await readiness(rt.engine, rt.redis)
+    checks = await services().ops.readiness()
     if any(state != "ok" for state in checks.values()):
         raise NotReady(checks)
     return respond(ReadyResponse(**checks))
@@ -63,6 +61,6 @@ def metrics() -> Response:
 def openapi() -> Response:
     if "openapi" not in current_app.extensions:
         current_app.extensions["openapi"] = openapi_document(
-            current_app, password_min_length=runtime().settings.password_min_length
+            current_app, password_min_length=resources().settings.password_min_length
         )
     return jsonify(current_app.extensions["openapi"])

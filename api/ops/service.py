@@ -11,27 +11,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 CHECK_TIMEOUT = 2.0
 
 
-async def _postgres_ok(engine: AsyncEngine) -> bool:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
+class OpsService:
+    """Built once per worker with the pools it checks."""
 
+    def __init__(self, engine: AsyncEngine, redis: Redis) -> None:
+        self._engine = engine
+        self._redis = redis
 
-async def _redis_ok(redis: Redis) -> bool:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
-            return bool(await redis.ping())
-    except Exception:
-        return False
+    async def readiness(self) -> dict[str, str]:
+        """The state of each backing service: "ok" or "unavailable"."""
+        postgres, redis = await asyncio.gather(self._postgres_ok(), self._redis_ok())
+        return {
+            "postgres": "ok" if postgres else "unavailable",
+            "redis": "ok" if redis else "unavailable",
+        }
 
+    async def _postgres_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
-async def readiness(engine: AsyncEngine, redis: Redis) -> dict[str, str]:
-    """The state of each backing service: "ok" or "unavailable"."""
-    postgres, redis_state = await asyncio.gather(_postgres_ok(engine), _redis_ok(redis))
-    return {
-        "postgres": "ok" if postgres else "unavailable",
-        "redis": "ok" if redis_state else "unavailable",
-    }
+    async def _redis_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                return bool(await self._redis.ping())
+        except Exception:
+            return False

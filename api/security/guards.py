@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import Flask, g, request
 
 from api.errors import Forbidden
-from api.runtime import runtime
+from api.resources import resources
 from api.security.claims import AccessClaims
 from api.security.transport import PresentedToken, required_token
 
@@ -94,7 +94,7 @@ async def authenticate(*, fresh: bool = False) -> AccessClaims:
         StoreUnavailable: Redis did not answer (fail closed).
     """
     presented = required_token(request)
-    claims = await runtime().verifier.authenticate(presented.token, fresh=fresh)
+    claims = await resources().verifier.authenticate(presented.token, fresh=fresh)
     presented.check_csrf(claims.csrf)
     g.claims = claims
     g.presented = presented

@@ -15,7 +15,7 @@ from api.errors import InvalidCredentials, RateLimited
 from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
 from db.emails import normalise_email
-from db.limits import RateLimitStore, Verdict
+from db.rate_limit_store import RateLimitStore, Verdict
 
 
 def account_key(email: str) -> str:

@@ -22,7 +22,7 @@ import jwt as pyjwt
 from api.errors import FreshTokenRequired, TokenExpired, TokenInvalid, TokenRevoked
 from api.security.claims import AccessClaims, RefreshClaims
 from api.settings import Settings
-from db.revocation import RevocationStore
+from db.revocation_store import RevocationStore
 
 # Claims every token of this service carries; a token without one of them is not ours.
 _REQUIRED = ["exp", "iat", "nbf", "sub", "jti"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from api.settings import Settings
 from db.redis_pool import create_redis
-from db.revocation import RevocationStore
+from db.revocation_store import RevocationStore
 from scripts.benchmarks.wrk import run_wrk, start_server, stop_server
 from scripts.seed import delete_seeded, hash_password, seed_email, seed_users
 

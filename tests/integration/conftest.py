@@ -3,16 +3,20 @@ against real Postgres (one rolled-back transaction per test) and real Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from api import create_app
+from api.clock import Clock, utc_now
+from api.resources import Resources
 from api.runtime import Runtime
 from api.serving import AsgiApp
 from api.settings import Settings
@@ -23,6 +27,9 @@ from db.emails import normalise_email
 class Harness:
     client: httpx.AsyncClient
     runtime: Runtime
+    resources: Resources
+    # The connection whose rolled-back transaction holds the app's writes, if any.
+    bind: AsyncConnection | None = None
 
     async def register(self, email: str, password: str = "a long enough passphrase") -> Any:
         response = await self.client.post(
@@ -46,34 +53,51 @@ class Harness:
         return user, tokens["access_token"]
 
 
-async def start_harness(settings: Settings) -> tuple[AsgiApp, Harness]:
-    """The app with its runtime started on the running (test) loop."""
+async def start_harness(
+    settings: Settings, *, bind: AsyncConnection | None = None, clock: Clock = utc_now
+) -> tuple[AsgiApp, Harness]:
+    """The app with its runtime started on the running (test) loop.
+
+    `bind` runs every Postgres statement inside the caller's transaction; without it the
+    app's writes commit (see stop_harness).
+    """
     asgi = AsgiApp(create_app(settings))
-    await asgi.runtime.start()
+    resources = await asgi.runtime.start(bind=bind, clock=clock)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test")
-    return asgi, Harness(client, asgi.runtime)
+    return asgi, Harness(client, asgi.runtime, resources, bind)
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def harness(settings: Settings) -> AsyncIterator[Harness]:
-    """The app, with every Postgres write of the test rolled back at the end."""
-    asgi, harness = await start_harness(settings)
-    runtime = asgi.runtime
-    try:
-        async with runtime.engine.connect() as connection:
+async def make_harness(settings: Settings) -> AsyncIterator[HarnessFactory]:
+    """Harnesses with settings overrides (and a clock of the test's), every Postgres write of
+    each rolled back at the end: `await make_harness(access_token_ttl=60, clock=clock)`."""
+    async with AsyncExitStack() as stack:
+
+        async def make(*, clock: Clock = utc_now, **overrides: Any) -> Harness:
+            engine = create_async_engine(settings.database_url, poolclass=NullPool)
+            stack.push_async_callback(engine.dispose)
+            connection = await stack.enter_async_context(engine.connect())
             transaction = await connection.begin()
+            stack.push_async_callback(transaction.rollback)
             # Code under test may commit: its commits become savepoints of this transaction.
-            runtime.session_factory = async_sessionmaker(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            asgi, harness = await start_harness(
+                replace(settings, **overrides), bind=connection, clock=clock
             )
-            try:
-                async with harness.client:
-                    yield harness
-            finally:
-                await transaction.rollback()
-    finally:
-        await runtime.redis.flushdb()
-        await runtime.stop()
+            stack.push_async_callback(asgi.runtime.stop)
+            stack.push_async_callback(harness.resources.redis.flushdb)
+            await stack.enter_async_context(harness.client)
+            return harness
+
+        yield make
+
+
+@pytest.fixture
+async def harness(make_harness: HarnessFactory) -> Harness:
+    """The app with the test settings, every Postgres write of the test rolled back."""
+    return await make_harness()
 
 
 @pytest.fixture
@@ -83,7 +107,7 @@ async def client(harness: Harness) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def redis(harness: Harness) -> Redis:
-    return harness.runtime.redis
+    return harness.resources.redis
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -93,12 +117,12 @@ def bearer(token: str) -> dict[str, str]:
 async def stop_harness(harness: Harness, *emails: str) -> None:
     """For a harness whose writes commit: delete the users it made, empty Redis, stop it."""
     try:
-        async with harness.runtime.unit_of_work() as uow:
+        async with harness.resources.database.unit_of_work() as uow:
             for email in emails:
                 user = await uow.users.get_by_email(normalise_email(email))
                 if user is not None:
                     await uow.users.delete(user)
             await uow.commit()
-        await harness.runtime.redis.flushdb()
+        await harness.resources.redis.flushdb()
     finally:
         await harness.runtime.stop()

@@ -33,7 +33,7 @@ def decode(token: str, settings: Settings) -> dict[str, Any]:
 
 
 async def disable(harness: Harness, user_id: str) -> None:
-    async with harness.runtime.unit_of_work() as uow:
+    async with harness.resources.database.unit_of_work() as uow:
         await uow.session.execute(
             update(User).where(User.id == uuid.UUID(user_id)).values(disabled=True)
         )
@@ -41,7 +41,7 @@ async def disable(harness: Harness, user_id: str) -> None:
 
 
 async def stored_hash(harness: Harness, email: str) -> str:
-    async with harness.runtime.unit_of_work() as uow:
+    async with harness.resources.database.unit_of_work() as uow:
         user = await uow.users.get_by_email(normalise_email(email))
     assert user is not None
     return user.password_hash
@@ -95,7 +95,7 @@ async def test_login_records_the_device_session(harness: Harness, settings: Sett
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    async with harness.runtime.unit_of_work() as uow:
+    async with harness.resources.database.unit_of_work() as uow:
         session = await uow.sessions.get(uuid.UUID(body["session_id"]), uuid.UUID(user["id"]))
     assert session is not None
     assert session.device_name == "Pixel 8"
@@ -157,9 +157,8 @@ async def test_login_rehashes_password_made_with_old_argon2_parameters(
     old_hash = await stored_hash(harness, "a@example.com")
     assert "m=1024,t=1" in old_hash
     stronger = replace(settings, argon2_memory_kib=2048, argon2_time_cost=2)
-    asgi, upgraded = await start_harness(stronger)
     # Same rolled-back transaction as the harness, so nothing outlives the test.
-    upgraded.runtime.session_factory = harness.runtime.session_factory
+    asgi, upgraded = await start_harness(stronger, bind=harness.bind)
     try:
         await upgraded.login("a@example.com")
     finally:

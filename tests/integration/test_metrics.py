@@ -77,7 +77,7 @@ async def test_metrics_count_rate_limit_hits(settings: Settings) -> None:
                 await harness.client.post("/auth/login", json={})
             after = await _metrics(harness)
     finally:
-        await harness.runtime.redis.flushdb()
+        await harness.resources.redis.flushdb()
         await harness.runtime.stop()
     hits = sample(after, "auth_api_rate_limit_hits_total", limit="login_ip") - sample(
         before, "auth_api_rate_limit_hits_total", limit="login_ip"

@@ -23,8 +23,10 @@ from api.maintenance.purge import purge
 from api.maintenance.schedule import PurgeSchedule
 from api.settings import Settings
 from db.emails import normalise_email
-from db.engine import UnitOfWork, create_engine, create_session_factory
-from db.models import Session, User
+from db.engine import create_engine, create_session_factory
+from db.models import DeviceSession, User
+from db.sessions import Opening
+from db.unit_of_work import UnitOfWork
 from tests.conftest import ROOT
 from tests.e2e.server import settings_env
 from tests.integration.conftest import bearer, start_harness, stop_harness
@@ -52,24 +54,29 @@ class Sessions:
         async with self.new_unit_of_work() as uow:
             for session_id in ids:
                 await uow.sessions.add(
-                    session_id=session_id,
-                    user_id=self.user_id,
-                    refresh_jti=uuid.uuid4(),
-                    expires_at=expires_at or now + 30 * DAY,
-                    device_name="test",
-                    ip=None,
-                    user_agent=None,
+                    Opening(
+                        session_id=session_id,
+                        user_id=self.user_id,
+                        refresh_jti=uuid.uuid4(),
+                        expires_at=expires_at or now + 30 * DAY,
+                        device_name="test",
+                        ip=None,
+                        user_agent=None,
+                        now=now,
+                    )
                 )
             if revoked_at is not None:
                 await uow.session.execute(
-                    update(Session).where(Session.id.in_(ids)).values(revoked_at=revoked_at)
+                    update(DeviceSession)
+                    .where(DeviceSession.id.in_(ids))
+                    .values(revoked_at=revoked_at)
                 )
             await uow.commit()
         return ids
 
     async def remaining(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         async with self.new_unit_of_work() as uow:
-            query = select(Session.id).where(Session.id.in_(ids))
+            query = select(DeviceSession.id).where(DeviceSession.id.in_(ids))
             return set((await uow.session.execute(query)).scalars())
 
 
@@ -194,29 +201,31 @@ async def test_refresh_of_a_purged_session_is_refused_even_without_its_redis_mar
                     "/auth/logout", headers=bearer(tokens["access_token"])
                 )
                 assert response.status_code == 204
-                async with harness.runtime.unit_of_work() as uow:
+                async with harness.resources.database.unit_of_work() as uow:
                     await uow.session.execute(
-                        update(Session)
-                        .where(Session.id == uuid.UUID(tokens["session_id"]))
+                        update(DeviceSession)
+                        .where(DeviceSession.id == uuid.UUID(tokens["session_id"]))
                         .values(revoked_at=datetime.now(UTC) - 30 * DAY)
                     )
                     await uow.commit()
                 # As if the session's Redis mark had expired: only Postgres can refuse now.
-                marks = [k async for k in harness.runtime.redis.scan_iter(f"rv:{{{user['id']}}}:*")]
-                await harness.runtime.redis.delete(*marks)
+                marks = [
+                    k async for k in harness.resources.redis.scan_iter(f"rv:{{{user['id']}}}:*")
+                ]
+                await harness.resources.redis.delete(*marks)
                 refresh = [
                     harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
                     for _ in range(refreshes)
                 ]
                 _, *responses = await asyncio.gather(
-                    purge(harness.runtime.unit_of_work, settings), *refresh
+                    purge(harness.resources.database.unit_of_work, settings), *refresh
                 )
                 for response in responses:
                     total += 1
                     accepted += response.status_code == 200
                     assert response.json()["code"] == "token_revoked", response.text
-                async with harness.runtime.unit_of_work() as uow:
-                    gone = await uow.session.get(Session, uuid.UUID(tokens["session_id"]))
+                async with harness.resources.database.unit_of_work() as uow:
+                    gone = await uow.session.get(DeviceSession, uuid.UUID(tokens["session_id"]))
                 assert gone is None
                 after = await harness.client.post(
                     "/auth/refresh", headers=bearer(tokens["refresh_token"])

@@ -68,7 +68,7 @@ async def _login(harness: Harness, email: str, password: str, ip: str) -> httpx.
 def hashing_calls(limited: Harness) -> Iterator[list[str]]:
     """Every argon2 hash or verify the app runs: all go through Passwords._run's thread pool."""
     calls: list[str] = []
-    passwords: Any = limited.runtime.passwords
+    passwords: Any = limited.resources.passwords
     original = passwords._run
 
     async def recording(func: Any, *args: Any) -> Any:

@@ -106,7 +106,7 @@ async def test_refresh_after_logout_is_token_revoked(harness: Harness) -> None:
 
 async def test_refresh_of_disabled_account_is_account_disabled(harness: Harness) -> None:
     tokens = await _session(harness)
-    async with harness.runtime.unit_of_work() as uow:
+    async with harness.resources.database.unit_of_work() as uow:
         user = await uow.users.get_by_email(normalise_email("refresh@example.com"))
         assert user is not None
         user.disabled = True

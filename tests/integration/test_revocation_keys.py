@@ -27,7 +27,7 @@ async def test_logout_writes_jti_and_session_keys_with_their_remaining_lifetimes
     claims = jwt.decode(tokens["access_token"], settings.jwt_secret_key, algorithms=["HS256"])
     await harness.client.post("/auth/logout", headers=bearer(tokens["access_token"]))
 
-    ttls = await _keys(harness.runtime.redis, user["id"])
+    ttls = await _keys(harness.resources.redis, user["id"])
     jti_key = f"rv:{{{user['id']}}}:jti:{claims['jti']}"
     sid_key = f"rv:{{{user['id']}}}:sid:{tokens['session_id']}"
     assert set(ttls) == {jti_key, sid_key}
@@ -43,13 +43,13 @@ async def test_logout_all_writes_a_before_mark_and_a_mark_per_session_lasting_a_
     user = await harness.register(EMAIL)
     tokens = await harness.login(EMAIL)
     await harness.client.post("/auth/logout-all", headers=bearer(tokens["access_token"]))
-    ttls = await _keys(harness.runtime.redis, user["id"])
+    ttls = await _keys(harness.resources.redis, user["id"])
     before_key = f"rv:{{{user['id']}}}:before"
     sid_key = f"rv:{{{user['id']}}}:sid:{tokens['session_id']}"
     assert set(ttls) == {before_key, sid_key}
     for key in (before_key, sid_key):
         assert settings.refresh_token_ttl - 5 <= ttls[key] <= settings.refresh_token_ttl
-    mark = float(await harness.runtime.redis.get(before_key))
+    mark = float(await harness.resources.redis.get(before_key))
     assert abs(mark - time.time()) < 5
 
 
@@ -66,7 +66,7 @@ async def test_revoking_a_refreshed_session_keeps_its_mark_as_long_as_its_newest
                 "/auth/logout", headers=bearer(tokens["access_token"])
             )
             assert response.status_code == 204
-            ttls = await _keys(harness.runtime.redis, user["id"])
+            ttls = await _keys(harness.resources.redis, user["id"])
             sid_key = f"rv:{{{user['id']}}}:sid:{tokens['session_id']}"
             assert 3590 <= ttls[sid_key] <= 3600
             assert all(ttl > 0 for ttl in ttls.values()), "every key must expire"

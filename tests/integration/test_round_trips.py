@@ -1,55 +1,110 @@
-"""The hot path's cost, counted: /auth/verify makes one Redis round trip and no SQL."""
+"""What each hot route costs, counted on the wire: every statement Postgres receives
+(BEGIN, COMMIT and ROLLBACK included) and every Redis command (a pipeline counts once)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
-from tests.integration.conftest import Harness, bearer
+from api.settings import Settings
+from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
+
+EMAIL = "round-trips@example.com"
+
+
+@pytest.fixture
+async def committing(settings: Settings) -> AsyncIterator[Harness]:
+    """A harness on the app's own pools, as served: its writes commit, and are removed after."""
+    _, harness = await start_harness(settings)
+    try:
+        async with harness.client:
+            yield harness
+    finally:
+        await stop_harness(harness, EMAIL)
 
 
 @contextmanager
-def count_io(harness: Harness) -> Iterator[dict[str, int]]:
-    """Count Redis commands (pipelines count once) and SQL statements sent by the app."""
-    counts = {"redis": 0, "sql": 0}
-    redis = harness.runtime.redis
+def count_io(harness: Harness) -> Iterator[dict[str, list[str]]]:
+    """Record what the app sends to Postgres (asyncpg's query log) and to Redis."""
+    sent: dict[str, list[str]] = {"postgres": [], "redis": []}
+    redis = harness.resources.redis
     original_execute = redis.execute_command
 
     async def counting_execute(*args: Any, **kwargs: Any) -> Any:
-        counts["redis"] += 1
+        sent["redis"].append(str(args[0]))
         return await original_execute(*args, **kwargs)
 
-    def on_sql(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        # The harness turns each unit of work into a savepoint of the test's transaction.
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
-            counts["sql"] += 1
+    def log_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent["postgres"].append(statement.split()[0].upper())
 
-    sync_engine = harness.runtime.engine.sync_engine
+    def log(record: Any) -> None:
+        # asyncpg's own log holds the simple queries: BEGIN, COMMIT, ROLLBACK.
+        sent["postgres"].append(record.query.split()[0].upper().rstrip(";"))
+
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    def on_checkin(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.remove_query_logger(log)
+
+    engine = harness.resources.engine.sync_engine
     redis.execute_command = counting_execute  # type: ignore[method-assign]
-    event.listen(sync_engine, "before_cursor_execute", on_sql)
+    event.listen(engine, "before_cursor_execute", log_statement)
+    event.listen(engine.pool, "checkout", on_checkout)
+    event.listen(engine.pool, "checkin", on_checkin)
     try:
-        yield counts
+        yield sent
     finally:
         redis.execute_command = original_execute  # type: ignore[method-assign]
-        event.remove(sync_engine, "before_cursor_execute", on_sql)
+        event.remove(engine, "before_cursor_execute", log_statement)
+        event.remove(engine.pool, "checkout", on_checkout)
+        event.remove(engine.pool, "checkin", on_checkin)
 
 
-async def test_verify_costs_one_redis_round_trip_and_no_sql(harness: Harness) -> None:
-    await harness.register("hot@example.com")
-    tokens = await harness.login("hot@example.com")
-    with count_io(harness) as counts:
-        response = await harness.client.get("/auth/verify", headers=bearer(tokens["access_token"]))
+async def test_verify_costs_one_redis_round_trip_and_no_sql(committing: Harness) -> None:
+    await committing.register(EMAIL)
+    tokens = await committing.login(EMAIL)
+    with count_io(committing) as sent:
+        response = await committing.client.get(
+            "/auth/verify", headers=bearer(tokens["access_token"])
+        )
     assert response.status_code == 204
-    assert counts == {"redis": 1, "sql": 0}
+    assert sent == {"postgres": [], "redis": ["MGET"]}
 
 
-async def test_me_costs_one_redis_round_trip_and_one_query(harness: Harness) -> None:
-    await harness.register("hot@example.com")
-    tokens = await harness.login("hot@example.com")
-    with count_io(harness) as counts:
-        response = await harness.client.get("/me", headers=bearer(tokens["access_token"]))
+async def test_me_costs_one_redis_round_trip_and_one_statement_without_a_transaction(
+    committing: Harness,
+) -> None:
+    await committing.register(EMAIL)
+    tokens = await committing.login(EMAIL)
+    with count_io(committing) as sent:
+        response = await committing.client.get("/me", headers=bearer(tokens["access_token"]))
     assert response.status_code == 200
-    assert counts == {"redis": 1, "sql": 1}
+    assert sent == {"postgres": ["SELECT"], "redis": ["MGET"]}
+
+
+async def test_login_costs_two_statements_and_no_transaction(committing: Harness) -> None:
+    await committing.register(EMAIL)
+    with count_io(committing) as sent:
+        await committing.login(EMAIL)
+    print(f"login sends {sent}")
+    assert sent["postgres"] == ["SELECT", "INSERT"]
+
+
+async def test_refresh_round_trips_are_counted(committing: Harness) -> None:
+    await committing.register(EMAIL)
+    tokens = await committing.login(EMAIL)
+    with count_io(committing) as sent:
+        response = await committing.client.post(
+            "/auth/refresh", headers=bearer(tokens["refresh_token"])
+        )
+    assert response.status_code == 200
+    print(f"refresh sends {sent}")
+    assert sent["redis"] == ["MGET"]
+    # The user's row and the rotation in one transaction (the order of the log is not
+    # the wire's: asyncpg sends BEGIN lazily, with the first statement).
+    assert sorted(sent["postgres"]) == ["BEGIN", "COMMIT", "SELECT", "UPDATE"]

@@ -95,13 +95,13 @@ async def test_token_of_revoked_session_is_token_revoked(
 ) -> None:
     user, access = await harness.user_with_token()
     sid = claims_of(access, settings)["sid"]
-    await harness.runtime.revocations.revoke_sessions(user["id"], [sid], 60)
+    await harness.resources.revocations.revoke_sessions(user["id"], [sid], 60)
     await get_me_refused(harness, access, "token_revoked")
 
 
 async def test_revoke_issued_before_refuses_older_tokens_only(harness: Harness) -> None:
     user, before_mark = await harness.user_with_token()
-    await harness.runtime.revocations.revoke_issued_before(user["id"], time.time(), 60)
+    await harness.resources.revocations.revoke_issued_before(user["id"], time.time(), 60)
     await get_me_refused(harness, before_mark, "token_revoked")
     after_mark = (await harness.login("user@example.com"))["access_token"]
     response = await harness.client.get("/me", headers=bearer(after_mark))
@@ -110,7 +110,7 @@ async def test_revoke_issued_before_refuses_older_tokens_only(harness: Harness) 
 
 async def test_token_of_deleted_user_is_token_revoked(harness: Harness) -> None:
     user, access = await harness.user_with_token()
-    async with harness.runtime.unit_of_work() as uow:
+    async with harness.resources.database.unit_of_work() as uow:
         await uow.session.execute(delete(User).where(User.id == uuid.UUID(user["id"])))
         await uow.commit()
     await get_me_refused(harness, access, "token_revoked")

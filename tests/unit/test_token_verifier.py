@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from api.errors import TokenExpired, TokenInvalid
 from api.security.verifier import TokenVerifier
 from api.settings import Settings
-from db.revocation import RevocationStore
+from db.revocation_store import RevocationStore
 
 SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
 

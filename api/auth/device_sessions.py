@@ -1,0 +1,49 @@
+"""A user's device sessions: list them, sign one out, this one, or all of them."""
+
+from __future__ import annotations
+
+import uuid
+
+from api.clock import Clock
+from api.metrics import REVOCATIONS
+from api.security.claims import AccessClaims
+from api.session_ending import SessionEnding
+from db.engine import Database
+from db.models import DeviceSession
+
+
+class DeviceSessionService:
+    """Built once per worker; each method owns its transaction."""
+
+    def __init__(self, database: Database, ending: SessionEnding, clock: Clock) -> None:
+        self._database = database
+        self._ending = ending
+        self._clock = clock
+
+    async def active(self, claims: AccessClaims) -> list[DeviceSession]:
+        """The user's active sessions, newest first (at most db.sessions.LISTED_SESSIONS)."""
+        async with self._database.unit_of_work() as uow:
+            return await uow.sessions.list_active(uuid.UUID(claims.user_id), self._clock())
+
+    async def logout(self, claims: AccessClaims) -> None:
+        """Revoke the caller's session: this access token, its refresh token and every other."""
+        async with self._database.unit_of_work() as uow:
+            await self._ending.current(uow, claims)
+            await uow.commit()
+
+    async def logout_all(self, claims: AccessClaims) -> None:
+        """Revoke every session of the user, on every device, at once."""
+        async with self._database.unit_of_work() as uow:
+            await self._ending.everything(uow, claims.user_id)
+            await uow.commit()
+        REVOCATIONS.labels("logout_all").inc()
+
+    async def revoke(self, claims: AccessClaims, session_id: str) -> None:
+        """Revoke one of the user's active sessions.
+
+        Raises:
+            NotFound: not an active session of this user.
+        """
+        async with self._database.unit_of_work() as uow:
+            await self._ending.one(uow, claims.user_id, session_id)
+            await uow.commit()

@@ -1,0 +1,114 @@
+"""What a started worker has: pools, stores, the token verifier and the services built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from api.auth.device_sessions import DeviceSessionService
+from api.auth.rotation import Rotation
+from api.auth.service import AuthService
+from api.clock import Clock, utc_now
+from api.me.service import AccountService
+from api.ops.service import OpsService
+from api.security.passwords import Passwords
+from api.security.rate_limits import RateLimits
+from api.security.verifier import TokenVerifier
+from api.session_ending import SessionEnding
+from api.settings import Settings
+from db.engine import Database, create_engine
+from db.rate_limit_store import RateLimitStore
+from db.redis_pool import create_redis
+from db.revocation_store import RevocationStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """One object per area; routes call them and translate HTTP."""
+
+    auth: AuthService
+    sessions: DeviceSessionService
+    account: AccountService
+    ops: OpsService
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    database: Database
+    passwords: Passwords
+    revocations: RevocationStore
+    verifier: TokenVerifier
+    services: Services
+
+    async def close(self) -> None:
+        """Close the pools and the hashing threads."""
+        await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()
+        await self.engine.dispose()
+        self.passwords.close()
+
+
+def open_resources(
+    settings: Settings, *, bind: AsyncConnection | None = None, clock: Clock = utc_now
+) -> Resources:
+    """Open the pools (on the running loop) and build everything on them.
+
+    `bind` puts every Postgres statement inside a transaction the caller owns (tests).
+    """
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        application_name=settings.db_application_name,
+    )
+    redis = create_redis(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        timeout=settings.redis_timeout,
+        client_name=settings.db_application_name,
+    )
+    database = Database.on_connection(bind) if bind is not None else Database.on_engine(engine)
+    passwords = Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        workers=settings.hash_workers,
+        queue_max=settings.hash_queue_max,
+    )
+    revocations = RevocationStore(redis)
+    limits = RateLimits(RateLimitStore(redis), settings)
+    ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
+    services = Services(
+        auth=AuthService(
+            database, passwords, limits, Rotation(ending, settings, clock), settings, clock
+        ),
+        sessions=DeviceSessionService(database, ending, clock),
+        account=AccountService(database, passwords, limits, ending, settings),
+        ops=OpsService(engine, redis),
+    )
+    return Resources(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        database=database,
+        passwords=passwords,
+        revocations=revocations,
+        verifier=TokenVerifier(settings, revocations),
+        services=services,
+    )
+
+
+def resources() -> Resources:
+    """The resources of the worker serving the current request."""
+    return current_app.extensions["runtime"].resources  # type: ignore[no-any-return]
+
+
+def services() -> Services:
+    """The services of the worker serving the current request."""
+    return resources().services

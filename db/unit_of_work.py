@@ -1,0 +1,63 @@
+"""The unit of work: one transaction with the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
+from db.locks import AdvisoryLocks
+from db.sessions import DeviceSessionRepository
+from db.users import UserRepository
+
+
+class UnitOfWork:
+    """One transaction with the repositories bound to it; rolled back unless committed.
+
+    Raises:
+        StoreUnavailable: Postgres could not be reached (on exit from the block).
+    """
+
+    users: UserRepository
+    sessions: DeviceSessionRepository
+    locks: AdvisoryLocks
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+
+    async def __aenter__(self) -> Self:
+        self.session = self._factory()
+        self.users = UserRepository(self.session)
+        self.sessions = DeviceSessionRepository(self.session)
+        self.locks = AdvisoryLocks(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.close()
+        except POSTGRES_UNAVAILABLE:
+            if exc is None:
+                raise StoreUnavailable("postgres") from None
+        if isinstance(exc, POSTGRES_UNAVAILABLE) or (
+            isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+        ):
+            raise StoreUnavailable("postgres") from exc
+
+    async def commit(self) -> None:
+        """Commit the transaction."""
+        await self.session.commit()
+
+    async def release(self) -> None:
+        """End the transaction so no connection is held during slow work (password hashing).
+
+        Rows already loaded stay usable; the next query starts a new transaction.
+        """
+        await self.session.commit()
