@@ -28,7 +28,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from argon2 import PasswordHasher, Type
 
-from api.settings import Settings, SettingsError, normalise_database_url
+from api.settings import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SettingsError,
+    normalise_database_url,
+)
 from db.emails import normalise_email
 
 # Not the reserved `.test`: the API's email validation refuses special-use domains
@@ -184,7 +189,7 @@ def _settings_from_env() -> Settings:
 
 def default_database_url() -> str:
     """DATABASE_URL, or the app's default when unset."""
-    return os.environ.get("DATABASE_URL", "").strip() or Settings.database_url
+    return os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,7 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from api.settings import Settings, database_url_from_env, normalise_database_url
+from api.settings import (
+    DEFAULT_REDIS_URL,
+    Settings,
+    database_url_from_env,
+    normalise_database_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_SUFFIX = "_auth_tests"
@@ -32,7 +37,7 @@ def _test_redis_url() -> str:
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
         return explicit
-    base = urlsplit(os.environ.get("REDIS_URL", "").strip() or Settings.redis_url)
+    base = urlsplit(os.environ.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL)
     return urlunsplit(base._replace(path="/15"))
 
 

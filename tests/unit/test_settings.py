@@ -198,3 +198,12 @@ def test_request_read_timeout_defaults_to_30_seconds_and_is_bounded() -> None:
     for value in ("0", "-1", "3601", "1.5", "soon"):
         with pytest.raises(SettingsError, match="REQUEST_READ_TIMEOUT"):
             from_env(REQUEST_READ_TIMEOUT=value)
+
+
+@pytest.mark.parametrize("name", ["DB_POOL_TIMEOUT", "REDIS_TIMEOUT"])
+def test_pool_timeouts_are_seconds_above_zero_and_at_most_a_minute(name: str) -> None:
+    assert getattr(from_env(**{name: "0.25"}), name.lower()) == 0.25
+    assert getattr(from_env(**{name: "60"}), name.lower()) == 60.0
+    for value in ("0", "-1", "60.5", "nan", "inf", "soon"):
+        with pytest.raises(SettingsError, match=rf"^{name} must be a number of seconds"):
+            from_env(**{name: value})

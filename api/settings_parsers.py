@@ -1,0 +1,213 @@
+"""How the settings table reads a variable's text, and writes a value back as text.
+
+Each parser is told the variable's name so that its complaint names it: a bad value stops
+start-up with one sentence saying what the variable should be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from limits import parse as parse_rate
+
+T = TypeVar("T")
+
+MIN_SECRET_BYTES = 32
+# Fewer different characters than this is a placeholder ("changeme" * 4), not random bytes.
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+# SHA-256 of keys published in this repository's history (the development default of
+# the first version): anyone can sign tokens with them, so every environment refuses them.
+PUBLISHED_SECRET_SHA256 = frozenset(
+    {"92cee2a538cdc23d7d071934f42ea2454b3f19496039f5d2a89c6af60fa9cd8c"}
+)
+HOW_TO_MAKE_A_KEY = "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+
+
+class SettingsError(ValueError):
+    """A variable of the environment has a value the service cannot run with."""
+
+
+class Parser(ABC, Generic[T]):
+    """Turns a variable's (stripped, non-empty) text into a value, and a value back into text."""
+
+    @abstractmethod
+    def parse(self, variable: str, text: str) -> T:
+        """The value `text` stands for.
+
+        Raises:
+            SettingsError: `text` is not a valid value of `variable`.
+        """
+
+    def render(self, value: T) -> str:
+        """The text that `parse` reads back as `value`."""
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Text(Parser[str]):
+    """Any text."""
+
+    def parse(self, variable: str, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class OneOf(Parser[str]):
+    """One of a few words."""
+
+    allowed: tuple[str, ...]
+
+    def parse(self, variable: str, text: str) -> str:
+        if text not in self.allowed:
+            raise SettingsError(
+                f"{variable} must be one of {', '.join(self.allowed)}; got {text!r}."
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class Flag(Parser[bool]):
+    """true/false, yes/no, on/off or 1/0."""
+
+    def parse(self, variable: str, text: str) -> bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{variable} must be true or false; got {text!r}.")
+
+    def render(self, value: bool) -> str:
+        return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class Whole(Parser[int]):
+    """A whole number within bounds."""
+
+    minimum: int
+    maximum: int | None = None
+
+    def parse(self, variable: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise SettingsError(f"{variable} must be a whole number; got {text!r}.") from None
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            upper = f" and at most {self.maximum}" if self.maximum is not None else ""
+            raise SettingsError(f"{variable} must be at least {self.minimum}{upper}; got {value}.")
+        return value
+
+
+@dataclass(frozen=True)
+class Seconds(Parser[float]):
+    """A duration in seconds, more than 0 and at most `maximum`, fractions allowed."""
+
+    maximum: float
+
+    def parse(self, variable: str, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        # Zero would make every wait fail at once; nan and inf never compare as bounded.
+        if not 0 < value <= self.maximum:
+            raise SettingsError(
+                f"{variable} must be a number of seconds above 0 and at most {self.maximum:g}, "
+                f"such as 2 or 0.5; got {text!r}."
+            )
+        return value
+
+    def render(self, value: float) -> str:
+        return repr(value)
+
+
+@dataclass(frozen=True)
+class Rate(Parser[str]):
+    """A rate the `limits` library parses: `30/minute`, `5 per 15 minutes`."""
+
+    def parse(self, variable: str, text: str) -> str:
+        try:
+            parse_rate(text)
+        except ValueError:
+            raise SettingsError(
+                f"{variable} must be a rate such as '30/minute' or '5 per 15 minutes'; "
+                f"got {text!r}."
+            ) from None
+        return text
+
+
+@dataclass(frozen=True)
+class PostgresUrl(Parser[str]):
+    """A Postgres URL, normalised for asyncpg."""
+
+    def parse(self, variable: str, text: str) -> str:
+        return normalise_database_url(text, variable)
+
+
+@dataclass(frozen=True)
+class RedisUrl(Parser[str]):
+    """A redis://, rediss:// or unix:// URL."""
+
+    def parse(self, variable: str, text: str) -> str:
+        return validate_redis_url(text, variable)
+
+
+@dataclass(frozen=True)
+class SigningKey(Parser[str]):
+    """A key to sign tokens with: long, random, and never one published in this repository."""
+
+    def parse(self, variable: str, text: str) -> str:
+        if len(text.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"{variable} is {len(text.encode())} bytes long; it must be at least "
+                f"{MIN_SECRET_BYTES} random bytes, e.g. the output of {HOW_TO_MAKE_A_KEY}."
+            )
+        published = hashlib.sha256(text.encode()).hexdigest() in PUBLISHED_SECRET_SHA256
+        if published or len(set(text)) < MIN_SECRET_DISTINCT_CHARACTERS:
+            raise SettingsError(
+                f"{variable} is a published or placeholder key that anyone could sign tokens "
+                f"with; set it to random bytes, e.g. the output of {HOW_TO_MAKE_A_KEY}."
+            )
+        return text
+
+
+def normalise_database_url(url: str, variable: str = "DATABASE_URL") -> str:
+    """Rewrite a platform's Postgres URL (postgres://, postgresql+psycopg2://...) for asyncpg.
+
+    Raises:
+        SettingsError: the URL is not a Postgres URL.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgres", "postgresql") or not parts.netloc:
+        raise SettingsError(
+            f"{variable} must be a Postgres URL such as "
+            "postgresql://user:password@host:5432/dbname; got scheme "
+            f"{parts.scheme or '(none)'!r}."
+        )
+    # asyncpg spells libpq's `sslmode` as `ssl`.
+    query = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), ""))
+
+
+def validate_redis_url(url: str, variable: str = "REDIS_URL") -> str:
+    """Accept redis://, rediss:// and unix:// URLs, with an optional database index.
+
+    Raises:
+        SettingsError: another scheme, or a database index that is not a number.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(
+            f"{variable} must start with redis://, rediss:// or unix://, e.g. "
+            f"redis://127.0.0.1:6379/0; got scheme {parts.scheme or '(none)'!r}."
+        )
+    index = parts.path.strip("/")
+    if parts.scheme != "unix" and index and not index.isdigit():
+        raise SettingsError(f"{variable}'s database index must be a number; got {index!r}.")
+    return url

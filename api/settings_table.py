@@ -1,0 +1,403 @@
+"""The one table of settings: variable, parser, default and meaning of every knob.
+
+It drives `Settings.from_env` and `Settings.to_env` (api/settings.py), the README's
+configuration table (`python -m scripts.readme_settings` writes it; a unit test compares)
+and, through `to_env`, the end-to-end tests' server environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from api.settings_parsers import (
+    HOW_TO_MAKE_A_KEY,
+    MIN_SECRET_BYTES,
+    Flag,
+    OneOf,
+    Parser,
+    PostgresUrl,
+    Rate,
+    RedisUrl,
+    Seconds,
+    SettingsError,
+    SigningKey,
+    Text,
+    Whole,
+)
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+T = TypeVar("T")
+
+ENVIRONMENTS = ("development", "test", "production")
+ALGORITHMS = ("HS256",)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_HASH_WORKERS = max(os.cpu_count() or 1, 1)
+# At the OWASP argon2id cost a check takes 20-40 ms of a core, so 32 waiting per hashing
+# thread is about a second of queue; costlier parameters or slower cores stretch it to a few.
+HASH_QUEUE_PER_WORKER = 32
+
+
+@dataclass(frozen=True)
+class Derived(Generic[T]):
+    """A default computed from the settings of the rows above (or from the machine)."""
+
+    compute: Callable[[Mapping[str, Any]], T]
+    text: str  # how the README states it
+
+
+@dataclass(frozen=True)
+class Required:
+    """No default: start-up stops when the variable is unset, with `hint` saying what to set."""
+
+    hint: str
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One variable read into the `Settings` field of the same name in lower case."""
+
+    variable: str
+    parser: Parser[T]
+    # Text read as if the variable held it; None: the field is None when unset.
+    default: str | Derived[T] | Required | None
+    meaning: str
+    default_note: str = ""  # said after the default in the README, e.g. "30 days"
+    # A rule across settings, run on the finished Settings: raise SettingsError to refuse.
+    check: Callable[[Settings], None] | None = None
+
+    @property
+    def field(self) -> str:
+        """The `Settings` attribute this variable fills."""
+        return self.variable.lower()
+
+    def read(self, environ: Mapping[str, str], above: Mapping[str, Any]) -> T | None:
+        """This setting's value in `environ`; `above` holds the rows read before it.
+
+        Raises:
+            SettingsError: the value is malformed, or unset and required.
+        """
+        text = environ.get(self.variable, "").strip()
+        if text:
+            return self.parser.parse(self.variable, text)
+        if isinstance(self.default, Derived):
+            return self.default.compute(above)
+        if isinstance(self.default, Required):
+            raise SettingsError(f"{self.variable} is not set: {self.default.hint}")
+        if self.default is None:
+            return None
+        return self.parser.parse(self.variable, self.default)
+
+    def write(self, value: T | None) -> str:
+        """The text that `read` turns back into `value`."""
+        # None is written empty, which reads as unset and hides a value the process inherited.
+        return "" if value is None else self.parser.render(value)
+
+    def default_text(self) -> str:
+        """The default as the README states it."""
+        if isinstance(self.default, Derived):
+            return self.default.text
+        if isinstance(self.default, Required):
+            return "none: required"
+        text = "unset" if self.default is None else f"`{self.default}`"
+        return f"{text} ({self.default_note})" if self.default_note else text
+
+
+@dataclass(frozen=True)
+class ReadElsewhere:
+    """A variable documented with the settings but read by another program, not `Settings`."""
+
+    variable: str
+    default: str  # as the README states it
+    meaning: str
+    read_by: str
+
+    def default_text(self) -> str:
+        """The default as the README states it."""
+        return self.default
+
+
+def refresh_outlives_access(settings: Settings) -> None:
+    """A refresh token must live at least as long as the access tokens it renews."""
+    if settings.refresh_token_ttl < settings.access_token_ttl:
+        raise SettingsError(
+            "REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL "
+            f"({settings.access_token_ttl} s); it is {settings.refresh_token_ttl} s."
+        )
+
+
+def secure_cookies_in_production(settings: Settings) -> None:
+    """Production never sends session cookies without `Secure`."""
+    if not settings.cookie_secure and settings.is_production:
+        raise SettingsError(
+            "COOKIE_SECURE=false is refused when APP_ENV=production (browsers would send "
+            "session cookies over plain HTTP); unset it."
+        )
+
+
+# Adding a setting: one row here, plus a field of the same name in lower case on
+# `Settings` (api/settings.py). Parsing, validation, the README's table
+# (`python -m scripts.readme_settings`) and the e2e server's environment follow from it.
+# Rows are read in order: a Derived default may use the rows above it.
+TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
+    Setting(
+        "APP_ENV",
+        OneOf(ENVIRONMENTS),
+        # Secure by default: a deploy that sets nothing runs as production.
+        "production",
+        "`development`, `test` or `production`; `scripts/run` sets `development`",
+    ),
+    Setting(
+        "JWT_SECRET_KEY",
+        SigningKey(),
+        # Never given a default: no key in the source can ever sign a token.
+        Required(
+            f"set it to at least {MIN_SECRET_BYTES} random bytes, e.g. the output of "
+            f"{HOW_TO_MAKE_A_KEY} (scripts/run keeps one for development)."
+        ),
+        "the signing key, in every environment: at least 32 bytes of random text, e.g. "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`; placeholders "
+        "(fewer than 8 different characters) and keys ever published in this repository are "
+        "refused. `scripts/run` makes one for development",
+    ),
+    Setting(
+        "COOKIE_SECURE",
+        Flag(),
+        # Local development and the tests speak plain HTTP, where Secure cookies never come back.
+        Derived(
+            lambda above: above["app_env"] == "production",
+            "`true`, but `false` when `APP_ENV` is `development` or `test`",
+        ),
+        "the cookies' `Secure` attribute; local development speaks plain HTTP, where browsers "
+        "would not send Secure cookies back. `false` is refused in production",
+        check=secure_cookies_in_production,
+    ),
+    Setting(
+        "DATABASE_URL",
+        PostgresUrl(),
+        DEFAULT_DATABASE_URL,
+        "`postgres://` or `postgresql://` (any driver suffix), normalised for asyncpg; "
+        "`sslmode` becomes `ssl`",
+    ),
+    Setting(
+        "REDIS_URL",
+        RedisUrl(),
+        DEFAULT_REDIS_URL,
+        "`redis://`, `rediss://` or `unix://`, with a database index",
+    ),
+    Setting("JWT_ALGORITHM", OneOf(ALGORITHMS), "HS256", "the only signing algorithm accepted"),
+    Setting("JWT_ISSUER", Text(), None, "added to tokens as `iss` and required from them when set"),
+    Setting(
+        "JWT_AUDIENCE", Text(), None, "added to tokens as `aud` and required from them when set"
+    ),
+    Setting("ACCESS_TOKEN_TTL", Whole(1), "900", "seconds"),
+    Setting(
+        "REFRESH_TOKEN_TTL",
+        Whole(1),
+        "2592000",
+        "seconds, at least `ACCESS_TOKEN_TTL`",
+        default_note="30 days",
+        check=refresh_outlives_access,
+    ),
+    Setting(
+        "REFRESH_REUSE_GRACE",
+        Whole(0),
+        "10",
+        "seconds a superseded refresh token may still be exchanged",
+    ),
+    Setting(
+        "PASSWORD_MIN_LENGTH",
+        Whole(1, 1024),
+        "12",
+        "characters, counted as sent: passwords are never trimmed or normalised",
+    ),
+    Setting(
+        "MAX_BODY_BYTES",
+        Whole(1024),
+        "65536",
+        "larger bodies answer `413 payload_too_large` with `Connection: close`, on every "
+        "route; the rest of the body is read and dropped (up to 16 MiB, within "
+        "`REQUEST_READ_TIMEOUT`) so the client sees the answer, then the connection closes",
+    ),
+    Setting(
+        "REQUEST_READ_TIMEOUT",
+        Whole(1, 3600),
+        "30",
+        "seconds (1-3600) a client may take to send a request body, and the longest silence "
+        "on a connection while a request is due; then `408 request_timeout` with "
+        "`Connection: close`, or the connection is closed. A request head must arrive within "
+        "Hypercorn's keep-alive timeout (5 s)",
+    ),
+    Setting(
+        "ARGON2_MEMORY_KIB",
+        Whole(8),
+        "19456",
+        "argon2id memory cost in KiB (OWASP minimum); hashes are upgraded at the next login "
+        "when an argon2 cost changes",
+    ),
+    Setting("ARGON2_TIME_COST", Whole(1), "2", "argon2id passes (OWASP minimum)"),
+    Setting("ARGON2_PARALLELISM", Whole(1), "1", "argon2id lanes (OWASP minimum)"),
+    Setting(
+        "HASH_WORKERS",
+        Whole(1),
+        Derived(lambda above: DEFAULT_HASH_WORKERS, "CPU count"),
+        "threads that hash passwords, off the event loop",
+    ),
+    Setting(
+        "HASH_QUEUE_MAX",
+        Whole(1),
+        Derived(
+            lambda above: HASH_QUEUE_PER_WORKER * above["hash_workers"],
+            f"{HASH_QUEUE_PER_WORKER} \N{MULTIPLICATION SIGN} `HASH_WORKERS`",
+        ),
+        "password checks that may wait for a hashing thread, per worker process (about a "
+        "second of work at the default argon2 cost); more are answered at once with "
+        "`503 service_unavailable` and `Retry-After: 2`",
+    ),
+    Setting(
+        "DB_POOL_SIZE",
+        Whole(1),
+        "10",
+        "Postgres connections per worker process, never more",
+    ),
+    Setting(
+        "DB_POOL_TIMEOUT",
+        Seconds(60),
+        "5",
+        "seconds (above 0, at most 60) to wait for a free Postgres connection, and for a new "
+        "one to connect; then `503 service_unavailable`",
+    ),
+    Setting(
+        "REDIS_POOL_SIZE",
+        Whole(1),
+        "20",
+        "Redis connections per worker process, never more",
+    ),
+    Setting(
+        "REDIS_TIMEOUT",
+        Seconds(60),
+        "2",
+        "seconds (above 0, at most 60) to wait for a free Redis connection, for a new one to "
+        "connect, and for each answer; then `503 service_unavailable` (rate limits count per "
+        "process instead)",
+    ),
+    Setting(
+        "REQUEST_THREADS",
+        Whole(1),
+        "8",
+        "Flask request threads per worker (more threads mean more GIL contention, measured)",
+    ),
+    Setting(
+        "DB_APPLICATION_NAME",
+        Text(),
+        "auth-api",
+        "how connections name themselves to Postgres and Redis",
+    ),
+    Setting("LOG_LEVEL", OneOf(LOG_LEVELS), "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
+    ReadElsewhere(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "a fresh private folder per server",
+        "where the workers keep the metrics `/metrics` sums (prometheus-client's own "
+        "variable). Unset: the master makes a new folder (mode 0700) in the temporary "
+        "directory at start and removes it at exit. Set: that folder is used (created if "
+        "missing) and kept; empty it between runs",
+        read_by="`api/metrics_folder.py` and prometheus-client",
+    ),
+    Setting(
+        "RATE_LIMITS_ENABLED",
+        Flag(),
+        "true",
+        "`false` switches every rate limit off (load tests)",
+    ),
+    Setting("LOGIN_RATE_LIMIT", Rate(), "30/minute", "login requests per client IP"),
+    Setting("REGISTER_RATE_LIMIT", Rate(), "10/hour", "registrations per client IP"),
+    Setting(
+        "LOGIN_FAILURE_LIMIT",
+        Rate(),
+        "5/15 minutes",
+        "failed password checks per account, whatever the IP and route (login, "
+        "`POST /me/password`, `DELETE /me`); each check reserves an attempt before hashing "
+        "and a correct password gives it back",
+    ),
+    Setting(
+        "TRUSTED_PROXY_HOPS",
+        Whole(0, 10),
+        "0",
+        "proxies (0-10) in front whose `X-Forwarded-For` entry is believed; `0` uses the "
+        "socket's address. An entry that is not an IP address is ignored (the socket's "
+        "address is used) and logged, truncated",
+    ),
+    Setting(
+        "IPV6_RATE_LIMIT_PREFIX",
+        Whole(1, 128),
+        "64",
+        "IPv6 clients are counted per network of this many bits by the per-IP limits (one "
+        "subscriber usually holds a whole /64); `128` counts single addresses. Sessions "
+        "record the full address; IPv4-mapped IPv6 addresses count as IPv4",
+    ),
+    Setting(
+        "SESSION_RETENTION",
+        Whole(0),
+        "604800",
+        "seconds a session's row is kept after it expired or was revoked (to look at recent "
+        "sign-outs), then purged (see Maintenance)",
+        default_note="7 days",
+    ),
+    Setting(
+        "SESSION_PURGE_INTERVAL",
+        Whole(0),
+        "0",
+        "seconds between purges run by the server itself; `0` leaves purging to "
+        "`flask --app api purge`",
+        default_note="off",
+    ),
+    ReadElsewhere(
+        "HOST",
+        "`127.0.0.1`; the Procfile binds `0.0.0.0`",
+        "the address Hypercorn listens on",
+        read_by="`scripts/run`",
+    ),
+    ReadElsewhere(
+        "PORT",
+        "`8000`; the Procfile requires it",
+        "the port Hypercorn listens on",
+        read_by="`scripts/run` and the Procfile",
+    ),
+    ReadElsewhere(
+        "WEB_CONCURRENCY",
+        "`2`",
+        "worker processes",
+        read_by="`scripts/run` and the Procfile",
+    ),
+)
+
+SETTINGS: tuple[Setting[Any], ...] = tuple(row for row in TABLE if isinstance(row, Setting))
+
+
+def setting(variable: str) -> Setting[Any]:
+    """The row of `variable`.
+
+    Raises:
+        KeyError: no setting reads `variable`.
+    """
+    for row in SETTINGS:
+        if row.variable == variable:
+            return row
+    raise KeyError(variable)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per variable, in the table's order."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for row in TABLE:
+        meaning = row.meaning
+        if isinstance(row, ReadElsewhere):
+            meaning += f". Read by {row.read_by}, not by the app's settings"
+        lines.append(f"| `{row.variable}` | {row.default_text()} | {meaning} |")
+    return "\n".join(lines) + "\n"
