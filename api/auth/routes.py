@@ -20,13 +20,15 @@ from api.auth.schemas import (
 )
 from api.errors import TokenMissing
 from api.metrics import login_outcome
-from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
+from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
 from api.runtime import runtime
 from api.schemas import no_content, parse_body, respond
 from api.security.client_address import ClientAddress, client_address
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
+from api.verify_lane import METHODS as VERIFY_METHODS
+from api.verify_lane import RULES as VERIFY_RULES
 from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -84,7 +86,11 @@ async def login() -> Response:
 @bp.post("/refresh")
 @public
 @documented(
-    "Exchange a refresh token (header or cookie) for a new pair; the old one is superseded",
+    "Exchange a refresh token (Authorization header, JSON body, or cookie with CSRF echo) "
+    "for a new pair; the old one is superseded",
+    body=RefreshRequest,
+    body_required=False,
+    security=REFRESH_SECURITY,
     response=TokenResponse,
     errors=[
         *TOKEN_ERRORS,
@@ -173,17 +179,29 @@ async def delete_session(session_id: str) -> Response:
     return no_content()
 
 
-@bp.get("/verify")
 @documented(
-    "Forward-auth check for a gateway: token only, one Redis round trip, no Postgres",
+    "Forward-auth check for a gateway: token only, one Redis round trip, no Postgres. "
+    "Any method and any path below /auth/verify/ get the same answer; a body is ignored",
     status=204,
     errors=STORE_ERRORS,
     headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
 )
-async def verify() -> Response:
+async def verify(forwarded_path: str = "") -> Response:
     response = no_content()
     response.headers.update(current_claims().identity_headers())
     return response
+
+
+# Envoy's ext_authz HTTP service forwards the original method and appends the original
+# path to its prefix; without a bearer token (the lane takes those) Flask answers here.
+for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_below"), strict=True):
+    bp.add_url_rule(
+        _rule.removeprefix(bp.url_prefix or ""),
+        _endpoint,
+        verify,
+        methods=VERIFY_METHODS,
+        provide_automatic_options=False,
+    )
 
 
 def _ip_limit_key(client: ClientAddress) -> str:
