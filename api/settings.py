@@ -65,7 +65,10 @@ class Settings:
     log_level: str = "INFO"
     rate_limits_enabled: bool = True
     login_rate_limit: str = "30/minute"
+    # Accounts created per IP; every attempt (409s and 422s too) has its own, higher bound,
+    # which also caps how many addresses one IP can test for an account (email_taken).
     register_rate_limit: str = "10/hour"
+    register_attempt_limit: str = "60/hour"
     login_failure_limit: str = "5/15 minutes"
     trusted_proxy_hops: int = 0
     session_retention: int = 7 * 24 * 3600
@@ -118,6 +121,9 @@ class Settings:
             rate_limits_enabled=env.flag("RATE_LIMITS_ENABLED", True),
             login_rate_limit=env.rate_limit("LOGIN_RATE_LIMIT", cls.login_rate_limit),
             register_rate_limit=env.rate_limit("REGISTER_RATE_LIMIT", cls.register_rate_limit),
+            register_attempt_limit=env.rate_limit(
+                "REGISTER_ATTEMPT_LIMIT", cls.register_attempt_limit
+            ),
             login_failure_limit=env.rate_limit("LOGIN_FAILURE_LIMIT", cls.login_failure_limit),
             trusted_proxy_hops=env.integer("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops, 0, 10),
             session_retention=env.integer("SESSION_RETENTION", cls.session_retention, 0),

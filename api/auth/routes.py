@@ -48,10 +48,10 @@ USER_AGENT_MAX = 512
 )
 async def register() -> Response:
     rt = runtime()
-    await rt.rate_limits.count_registration(_ip_limit_key(client_address(request.environ)))
-    data = parse_body(RegisterRequest)
-    async with rt.unit_of_work() as uow:
-        user = await service.register(uow, rt.passwords, rt.settings, data.email, data.password)
+    async with rt.rate_limits.registration(_ip_limit_key(client_address(request.environ))):
+        data = parse_body(RegisterRequest)
+        async with rt.unit_of_work() as uow:
+            user = await service.register(uow, rt.passwords, rt.settings, data.email, data.password)
     return respond(UserResponse.model_validate(user), 201, headers={"Location": "/me"})
 
 

@@ -53,6 +53,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "RATE_LIMITS_ENABLED": str(settings.rate_limits_enabled).lower(),
         "LOGIN_RATE_LIMIT": settings.login_rate_limit,
         "REGISTER_RATE_LIMIT": settings.register_rate_limit,
+        "REGISTER_ATTEMPT_LIMIT": settings.register_attempt_limit,
         "LOGIN_FAILURE_LIMIT": settings.login_failure_limit,
         "TRUSTED_PROXY_HOPS": str(settings.trusted_proxy_hops),
         "SESSION_RETENTION": str(settings.session_retention),
