@@ -19,6 +19,14 @@ from pydantic.json_schema import models_json_schema
 
 from api.schemas import NEW_PASSWORD_MARK, parse_body
 from api.security.guards import is_public
+from api.security.transport import (
+    ACCESS_COOKIE,
+    CSRF_ACCESS_COOKIE,
+    CSRF_HEADER,
+    CSRF_METHODS,
+    CSRF_REFRESH_COOKIE,
+    REFRESH_COOKIE,
+)
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -47,6 +55,10 @@ class Operation:
     response: type[BaseModel] | None = None
     errors: dict[str, int] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
+    # Alternatives of OpenAPI security requirements; None: the access token (or nothing
+    # for a public view).
+    security: tuple[dict[str, list[str]], ...] | None = None
+    body_required: bool = True
 
 
 def documented(
@@ -57,14 +69,27 @@ def documented(
     response: type[BaseModel] | None = None,
     errors: Iterable[tuple[str, int]] = (),
     headers: Iterable[str] = (),
+    security: Iterable[dict[str, list[str]]] | None = None,
+    body_required: bool = True,
 ) -> Callable[[View], View]:
     """Declare what a view takes and answers: the OpenAPI document reads it, and a view
-    declared with a `body` is called with the request's body parsed into it (first argument).
+    declared with a required `body` is called with the request's body parsed into it (as
+    its first argument).
     """
+    operation = Operation(
+        summary,
+        status,
+        body,
+        response,
+        dict(errors),
+        tuple(headers),
+        None if security is None else tuple(security),
+        body_required,
+    )
 
     def mark(view: View) -> View:
         target: Any = view
-        if body is not None:
+        if body is not None and body_required:
             schema = body
 
             @functools.wraps(view)
@@ -72,9 +97,7 @@ def documented(
                 return await view(parse_body(schema), *args, **kwargs)
 
             target = with_body
-        setattr(
-            target, _SPEC, Operation(summary, status, body, response, dict(errors), tuple(headers))
-        )
+        setattr(target, _SPEC, operation)
         return cast(View, target)
 
     return mark
@@ -94,8 +117,13 @@ def openapi_document(
         if operation is None:
             continue
         path = _PATH_PARAM.sub(r"{\1}", rule.rule)
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operations.append((path, method.lower(), rule.endpoint, operation, is_public(view)))
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        for method in methods:
+            # operationIds are unique: a rule that takes several methods names each.
+            operation_id = rule.endpoint.replace(".", "_")
+            if len(methods) > 1:
+                operation_id += f"_{method.lower()}"
+            operations.append((path, method.lower(), operation_id, operation, is_public(view)))
     models = {m for *_, op, _ in operations for m in (op.body, op.response) if m is not None}
     _, schemas = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
@@ -105,17 +133,17 @@ def openapi_document(
     _state_password_minimum(components, password_min_length)
     components["Problem"] = _PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
-    for path, method, endpoint, operation, public in operations:
-        paths.setdefault(path, {})[method] = _operation(path, endpoint, operation, public)
+    for path, method, operation_id, operation, public in operations:
+        paths.setdefault(path, {})[method] = _operation(
+            path, method, operation_id, operation, public
+        )
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1"},
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 
@@ -131,11 +159,24 @@ def _state_password_minimum(components: dict[str, Any], min_length: int) -> None
                 )
 
 
-def _operation(path: str, endpoint: str, op: Operation, public: bool) -> dict[str, Any]:
+def _security(method: str, op: Operation, public: bool) -> list[dict[str, list[str]]]:
+    if op.security is not None:
+        return list(op.security)
+    if public:
+        return []
+    cookie: dict[str, list[str]] = {"accessCookie": []}
+    if method.upper() in CSRF_METHODS:
+        cookie["csrfToken"] = []
+    return [{"bearer": []}, cookie]
+
+
+def _operation(
+    path: str, method: str, operation_id: str, op: Operation, public: bool
+) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "operationId": endpoint.replace(".", "_"),
+        "operationId": operation_id,
         "summary": op.summary,
-        "security": [] if public else [{"bearer": []}],
+        "security": _security(method, op, public),
         "responses": _responses(op, public),
     }
     params = re.findall(r"{([^}]+)}", path)
@@ -146,7 +187,7 @@ def _operation(path: str, endpoint: str, op: Operation, public: bool) -> dict[st
         ]
     if op.body is not None:
         result["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {
                 "application/json": {"schema": {"$ref": _REF.format(model=op.body.__name__)}}
             },
@@ -179,6 +220,51 @@ def _responses(op: Operation, public: bool) -> dict[str, Any]:
             },
         }
     return responses
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token: `Authorization: Bearer <access token>`.",
+    },
+    "accessCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": ACCESS_COOKIE,
+        "description": 'The access token set by a login with `"transport": "cookie"`.',
+    },
+    "refreshBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A refresh token: `Authorization: Bearer <refresh token>`. "
+        'It may instead travel in the JSON body, `{"refresh_token": "..."}`.',
+    },
+    "refreshCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": REFRESH_COOKIE,
+        "description": 'The refresh token set by a login with `"transport": "cookie"`; '
+        "sent with the CSRF echo.",
+    },
+    "csrfToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": CSRF_HEADER,
+        "description": "Cookie transport, state-changing requests: the value of the "
+        f"`{CSRF_ACCESS_COOKIE}` cookie (access token) or `{CSRF_REFRESH_COOKIE}` "
+        "(refresh).",
+    },
+}
+# POST /auth/refresh: a bearer refresh token, the refresh cookie with its CSRF echo, or
+# none of them and the token in the JSON body.
+REFRESH_SECURITY: tuple[dict[str, list[str]], ...] = (
+    {"refreshBearer": []},
+    {"refreshCookie": [], "csrfToken": []},
+    {},
+)
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {

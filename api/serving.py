@@ -4,8 +4,9 @@ The bridge reads the body on the event loop, bounded in size and time (see
 api.request_body), then runs Flask in a request thread in one hop and sends the
 buffered response back on the loop; async views hop back onto the loop through
 Runtime.async_to_sync. Two thread hops per request, whatever the size of the
-response. GET /auth/verify with a bearer token is answered on the loop by the
-verify lane, after the same body read: a body it ignores is still consumed.
+response. /auth/verify (any method, any path below it) with a bearer token is answered
+on the loop by the verify lane, after the same body read: a body it ignores is still
+consumed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from api.metrics import observe_request, worker_exited
 from api.request_body import Body, ClientGone, drain, read_body
 from api.runtime import Runtime
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
-from api.verify_lane import PATH as VERIFY_PATH
 from api.verify_lane import VerifyLane
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class AsgiApp:
             return
         token = None if body.refusal else self._verify_lane.bearer_token(scope)
         if token is not None:
-            route = VERIFY_PATH
+            route = self._verify_lane.route(scope)
             status, headers, content = await self._verify_lane.answer(token)
         else:
             route, status, headers, content = await self._flask(scope, body)

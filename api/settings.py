@@ -65,6 +65,7 @@ class Settings:
     rate_limits_enabled: bool
     login_rate_limit: str
     register_rate_limit: str
+    register_attempt_limit: str
     login_failure_limit: str
     trusted_proxy_hops: int
     ipv6_rate_limit_prefix: int

@@ -316,7 +316,20 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "`false` switches every rate limit off (load tests)",
     ),
     Setting("LOGIN_RATE_LIMIT", Rate(), "30/minute", "login requests per client IP"),
-    Setting("REGISTER_RATE_LIMIT", Rate(), "10/hour", "registrations per client IP"),
+    Setting(
+        "REGISTER_RATE_LIMIT",
+        Rate(),
+        "10/hour",
+        "accounts created per client IP: each registration reserves one before any work and "
+        "gives it back unless it answers 201, so mistakes (409, 422) cost nothing",
+    ),
+    Setting(
+        "REGISTER_ATTEMPT_LIMIT",
+        Rate(),
+        "60/hour",
+        "registration requests per client IP, whatever the answer: bounds how many addresses "
+        "one IP can test for an existing account",
+    ),
     Setting(
         "LOGIN_FAILURE_LIMIT",
         Rate(),

@@ -3,8 +3,11 @@
 The forward-auth check is the hottest route: a gateway asks it before every request
 it forwards. It needs no Postgres and no request thread: the worker's one
 TokenVerifier (the same one the Flask guard uses) checks the token and asks Redis in
-one MGET. Requests it does not take (a cookie token, no token, another method) go to
-the Flask view of the same route, which answers the same way.
+one MGET. Any method and any path below /auth/verify/ get the same answer: Envoy's
+`ext_authz` HTTP service forwards the original method and appends the original path to
+its prefix. A body, if sent, is ignored (the bridge has consumed it). Requests it does
+not take (a cookie token, no token) go to the Flask view of the same routes, which
+answers the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from api.security.transport import bearer_token
 from db.errors import StoreUnavailable
 
 PATH = "/auth/verify"
+PREFIX = PATH + "/"
+# The URL rules of the verify routes, as Flask declares them (and metrics label them).
+RULE_BELOW = PREFIX + "<path:forwarded_path>"
+RULES = (PATH, PREFIX, RULE_BELOW)
+# Every method a gateway may forward; the lane itself takes any.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -25,8 +34,9 @@ class VerifyLane:
         self._runtime = runtime
 
     def bearer_token(self, scope: dict[str, Any]) -> str | None:
-        """The token of a bearer-authenticated GET of the verify route; None for the rest."""
-        if scope["path"] != PATH or scope["method"] != "GET":
+        """The token of a bearer-authenticated request to the verify routes; None for the rest."""
+        path: str = scope["path"]
+        if path != PATH and not path.startswith(PREFIX):
             return None
         values = [v for name, v in scope["headers"] if name == b"authorization"]
         if len(values) != 1:
@@ -36,6 +46,12 @@ class VerifyLane:
         except TokenError:
             # Flask's view answers an oversized header with the same problem.
             return None
+
+    @staticmethod
+    def route(scope: dict[str, Any]) -> str:
+        """The URL rule a request the lane answered belongs to (a closed set, for metrics)."""
+        path = scope["path"]
+        return path if path in (PATH, PREFIX) else RULE_BELOW
 
     async def answer(self, token: str) -> tuple[int, Headers, bytes]:
         """Check the token; 204 with the identity headers, or the problem."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -21,13 +22,15 @@ from api.auth.schemas import (
 from api.auth.service import AuthService, Device
 from api.errors import TokenMissing
 from api.metrics import login_outcome
-from api.openapi import STORE_ERRORS, TOKEN_ERRORS, documented
+from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, respond
 from api.security.client_address import ClientAddress, client_address
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
+from api.verify_lane import METHODS as VERIFY_METHODS
+from api.verify_lane import RULES as VERIFY_RULES
 from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -36,18 +39,18 @@ USER_AGENT_MAX = 512
 AsyncView = Callable[..., Awaitable[Response]]
 
 
-def _counted_per_ip(
-    count: Callable[[AuthService, str], Awaitable[None]],
+def _limited_per_ip(
+    attempt: Callable[[AuthService, str], AbstractAsyncContextManager[None]],
 ) -> Callable[[AsyncView], AsyncView]:
-    """Count the request against its client IP's limit before its body is even parsed."""
+    """Hold the request within its client IP's limit, from before its body is even parsed."""
 
     def decorate(view: AsyncView) -> AsyncView:
         @functools.wraps(view)
-        async def counted(*args: Any, **kwargs: Any) -> Response:
-            await count(services().auth, _ip_limit_key())
-            return await view(*args, **kwargs)
+        async def limited(*args: Any, **kwargs: Any) -> Response:
+            async with attempt(services().auth, _ip_limit_key()):
+                return await view(*args, **kwargs)
 
-        return counted
+        return limited
 
     return decorate
 
@@ -65,7 +68,7 @@ def _login_outcome(view: AsyncView) -> AsyncView:
 
 @bp.post("/register")
 @public
-@_counted_per_ip(AuthService.count_registration)
+@_limited_per_ip(AuthService.registration_attempt)
 @documented(
     "Create an account",
     status=201,
@@ -82,7 +85,7 @@ async def register(data: RegisterRequest) -> Response:
 @bp.post("/login")
 @public
 @_login_outcome
-@_counted_per_ip(AuthService.count_login)
+@_limited_per_ip(AuthService.login_attempt)
 @documented(
     "Log in on a device: opens a session and returns its tokens",
     body=LoginRequest,
@@ -103,7 +106,11 @@ async def login(data: LoginRequest) -> Response:
 @bp.post("/refresh")
 @public
 @documented(
-    "Exchange a refresh token (header or cookie) for a new pair; the old one is superseded",
+    "Exchange a refresh token (Authorization header, JSON body, or cookie with CSRF echo) "
+    "for a new pair; the old one is superseded",
+    body=RefreshRequest,
+    body_required=False,
+    security=REFRESH_SECURITY,
     response=TokenResponse,
     errors=[
         *TOKEN_ERRORS,
@@ -168,17 +175,29 @@ async def delete_session(session_id: str) -> Response:
     return no_content()
 
 
-@bp.get("/verify")
 @documented(
-    "Forward-auth check for a gateway: token only, one Redis round trip, no Postgres",
+    "Forward-auth check for a gateway: token only, one Redis round trip, no Postgres. "
+    "Any method and any path below /auth/verify/ get the same answer; a body is ignored",
     status=204,
     errors=STORE_ERRORS,
     headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
 )
-async def verify() -> Response:
+async def verify(forwarded_path: str = "") -> Response:
     response = no_content()
     response.headers.update(current_claims().identity_headers())
     return response
+
+
+# Envoy's ext_authz HTTP service forwards the original method and appends the original
+# path to its prefix; without a bearer token (the lane takes those) Flask answers here.
+for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_below"), strict=True):
+    bp.add_url_rule(
+        _rule.removeprefix(bp.url_prefix or ""),
+        _endpoint,
+        verify,
+        methods=VERIFY_METHODS,
+        provide_automatic_options=False,
+    )
 
 
 def _client() -> ClientAddress:

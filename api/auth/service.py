@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 from api.auth.rotation import Rotation
@@ -54,21 +56,24 @@ class AuthService:
         self._settings = settings
         self._clock = clock
 
-    async def count_registration(self, ip: str) -> None:
-        """Count a registration request from `ip`, before anything else is looked at.
+    def registration_attempt(self, ip: str) -> AbstractAsyncContextManager[None]:
+        """Count a registration attempt from `ip` and hold one of its account creations for
+        the block, given back unless the block creates the account.
 
         Raises:
-            RateLimited: the IP made too many registration requests.
+            RateLimited: the IP made too many attempts, or created too many accounts.
         """
-        await self._limits.count_registration(ip)
+        return self._limits.registration(ip)
 
-    async def count_login(self, ip: str) -> None:
+    @asynccontextmanager
+    async def login_attempt(self, ip: str) -> AsyncIterator[None]:
         """Count a login request from `ip`, before its body is even parsed.
 
         Raises:
             RateLimited: the IP made too many login requests.
         """
         await self._limits.count_login(ip)
+        yield
 
     async def register(self, email: str, password: str) -> User:
         """Create a user with role `user`.

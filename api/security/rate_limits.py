@@ -31,6 +31,7 @@ class RateLimits:
         self._enabled = settings.rate_limits_enabled
         self._login: RateLimitItem = parse(settings.login_rate_limit)
         self._register: RateLimitItem = parse(settings.register_rate_limit)
+        self._register_attempts: RateLimitItem = parse(settings.register_attempt_limit)
         self._failures: RateLimitItem = parse(settings.login_failure_limit)
 
     async def count_login(self, ip: str) -> None:
@@ -42,16 +43,32 @@ class RateLimits:
         if self._enabled:
             _raise_if_refused(await self._store.hit(self._login, "login-ip", ip), "login_ip")
 
-    async def count_registration(self, ip: str) -> None:
-        """Count a registration request from `ip`.
+    @asynccontextmanager
+    async def registration(self, ip: str) -> AsyncIterator[None]:
+        """Count a registration attempt from `ip`, and reserve one of its account creations.
+
+        Every attempt counts against REGISTER_ATTEMPT_LIMIT (which also bounds how many
+        addresses an IP can probe for `email_taken`). Only accounts created count against
+        REGISTER_RATE_LIMIT: the creation is reserved atomically before the work and given
+        back when the block raises (a taken email, a refused password, an outage), so
+        concurrent registrations can't overshoot and a newcomer's mistakes cost nothing.
 
         Raises:
-            RateLimited: the IP made too many registration requests.
+            RateLimited: the IP made too many attempts, or created too many accounts.
         """
-        if self._enabled:
-            _raise_if_refused(
-                await self._store.hit(self._register, "register-ip", ip), "register_ip"
-            )
+        if not self._enabled:
+            yield
+            return
+        attempt = await self._store.hit(self._register_attempts, "register-attempt-ip", ip)
+        _raise_if_refused(attempt, "register_attempt_ip")
+        reservation = await self._store.reserve(self._register, "register-ip", ip)
+        _raise_if_refused(reservation.verdict, "register_ip")
+        try:
+            yield
+        # A cancelled block (not an Exception) keeps its reservation: the account may exist.
+        except Exception:
+            await self._store.release(reservation)
+            raise
 
     @asynccontextmanager
     async def password_check(self, email: str) -> AsyncIterator[None]:

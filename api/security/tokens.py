@@ -14,8 +14,10 @@ from flask_jwt_extended import JWTManager, create_access_token, create_refresh_t
 
 from api.security.transport import (
     ACCESS_COOKIE,
+    CSRF_ACCESS_COOKIE,
     CSRF_HEADER,
     CSRF_METHODS,
+    CSRF_REFRESH_COOKIE,
     REFRESH_COOKIE,
 )
 from api.settings import Settings
@@ -45,6 +47,8 @@ def configure_tokens(app: Flask, settings: Settings) -> None:
         JWT_COOKIE_CSRF_PROTECT=True,
         JWT_ACCESS_COOKIE_NAME=ACCESS_COOKIE,
         JWT_REFRESH_COOKIE_NAME=REFRESH_COOKIE,
+        JWT_ACCESS_CSRF_COOKIE_NAME=CSRF_ACCESS_COOKIE,
+        JWT_REFRESH_CSRF_COOKIE_NAME=CSRF_REFRESH_COOKIE,
         JWT_ACCESS_CSRF_HEADER_NAME=CSRF_HEADER,
         JWT_REFRESH_CSRF_HEADER_NAME=CSRF_HEADER,
         JWT_CSRF_METHODS=sorted(CSRF_METHODS),

@@ -21,6 +21,9 @@ MAX_AUTHORIZATION_BYTES = 8 * 1024
 ACCESS_COOKIE = "access_token_cookie"
 REFRESH_COOKIE = "refresh_token_cookie"
 CSRF_HEADER = "X-CSRF-Token"
+# The readable (not HttpOnly) cookies whose value a browser client echoes in CSRF_HEADER.
+CSRF_ACCESS_COOKIE = "csrf_access_token"
+CSRF_REFRESH_COOKIE = "csrf_refresh_token"
 CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BEARER = re.compile(r"bearer(?:[ \t]+(?P<token>.*))?", re.IGNORECASE | re.DOTALL)
 

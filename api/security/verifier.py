@@ -132,7 +132,13 @@ class TokenVerifier:
         return claims
 
 
+# A client that mixes up its two tokens is told which one it sent (the code stays the same).
+_WRONG_TYPE = "{sent} token was sent where {needed} token is needed."
+
+
 def _access_claims(claims: dict[str, Any], lifetime: int) -> AccessClaims:
+    if claims.get("type") == "refresh":
+        raise TokenInvalid(_WRONG_TYPE.format(sent="A refresh", needed="an access"))
     if claims.get("type") != "access":
         raise TokenInvalid()
     role, fresh = claims.get("role"), claims.get("fresh")
@@ -142,6 +148,8 @@ def _access_claims(claims: dict[str, Any], lifetime: int) -> AccessClaims:
 
 
 def _refresh_claims(claims: dict[str, Any], lifetime: int) -> RefreshClaims:
+    if claims.get("type") == "access":
+        raise TokenInvalid(_WRONG_TYPE.format(sent="An access", needed="a refresh"))
     if claims.get("type") != "refresh":
         raise TokenInvalid()
     return RefreshClaims(**_common_claims(claims, lifetime))

@@ -119,3 +119,44 @@ async def test_new_passwords_document_the_configured_minimum_length(settings: Se
     assert short.json()["errors"] == [
         {"field": "password", "message": "Use at least 16 characters."}
     ]
+
+
+def test_refresh_documents_every_way_to_send_the_refresh_token(document: dict[str, Any]) -> None:
+    refresh = document["paths"]["/auth/refresh"]["post"]
+    assert refresh["security"] == [
+        {"refreshBearer": []},
+        {"refreshCookie": [], "csrfToken": []},
+        {},
+    ]
+    body = refresh["requestBody"]
+    assert body["required"] is False
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][ref.removeprefix(REF_PREFIX)]
+    assert schema["required"] == ["refresh_token"]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["refreshBearer"] == {**schemes["refreshBearer"], "scheme": "bearer"}
+    assert (schemes["refreshCookie"]["in"], schemes["refreshCookie"]["name"]) == (
+        "cookie",
+        "refresh_token_cookie",
+    )
+    assert (schemes["csrfToken"]["in"], schemes["csrfToken"]["name"]) == ("header", "X-CSRF-Token")
+
+
+def test_guarded_operations_take_the_bearer_or_the_cookie_with_csrf_when_it_changes_state(
+    document: dict[str, Any],
+) -> None:
+    assert document["paths"]["/me"]["get"]["security"] == [{"bearer": []}, {"accessCookie": []}]
+    assert document["paths"]["/auth/logout"]["post"]["security"] == [
+        {"bearer": []},
+        {"accessCookie": [], "csrfToken": []},
+    ]
+
+
+def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("path", ["/auth/verify", "/auth/verify/", "/auth/verify/{forwarded_path}"])
+def test_verify_is_documented_for_every_method(document: dict[str, Any], path: str) -> None:
+    assert set(document["paths"][path]) == {"get", "post", "put", "patch", "delete"}

@@ -28,6 +28,7 @@ async def limited(settings: Settings) -> AsyncIterator[Harness]:
         rate_limits_enabled=True,
         login_rate_limit="3/minute",
         register_rate_limit="2/hour",
+        register_attempt_limit="6/hour",
         login_failure_limit="3/15 minutes",
         trusted_proxy_hops=1,
     )
@@ -123,6 +124,70 @@ async def test_registration_over_the_ip_limit_is_refused(limited: Harness) -> No
     assert refused.headers["RateLimit-Limit"] == "2"
     taken = await _register(limited, "r1@example.com", "10.0.1.2")
     assert_problem(taken, 409, "email_taken")
+
+
+async def test_registrations_that_create_nothing_do_not_count_against_the_account_limit(
+    limited: Harness,
+) -> None:
+    await _register(limited, "first@example.com", "10.0.1.3")  # 1 of the 2 accounts
+    for _ in range(2):
+        taken = await _register(limited, "first@example.com", "10.0.1.3")
+        assert_problem(taken, 409, "email_taken")
+    weak = await limited.client.post(
+        "/auth/register",
+        json={"email": "weak@example.com", "password": "short"},
+        headers={"X-Forwarded-For": "10.0.1.3"},
+    )
+    assert_problem(weak, 422, "validation_error")
+    # Four attempts so far, one account: the second account is still allowed.
+    assert (await _register(limited, "second@example.com", "10.0.1.3")).status_code == 201
+    refused = await _register(limited, "third@example.com", "10.0.1.3")
+    assert_problem(refused, 429, "rate_limited")
+    assert refused.headers["RateLimit-Limit"] == "2"
+
+
+async def test_every_registration_attempt_counts_against_the_attempt_limit(
+    limited: Harness,
+) -> None:
+    # Probing addresses for email_taken stops at REGISTER_ATTEMPT_LIMIT (6 here).
+    await _register(limited, "probed@example.com", "10.0.1.4")
+    answers = [(await _register(limited, "probed@example.com", "10.0.1.4")) for _ in range(6)]
+    assert [r.status_code for r in answers] == [409] * 5 + [429]
+    assert answers[-1].headers["RateLimit-Limit"] == "6"
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    elsewhere = await _register(limited, "probed@example.com", "10.0.1.5")
+    assert_problem(elsewhere, 409, "email_taken")
+
+
+async def test_simultaneous_registrations_create_at_most_the_limit(settings: Settings) -> None:
+    small = replace(
+        settings,
+        rate_limits_enabled=True,
+        register_rate_limit="3/hour",
+        register_attempt_limit="100/hour",
+        trusted_proxy_hops=1,
+    )
+    async with _harness(small) as harness:
+        for round_number in range(3):
+            ip = f"10.0.1.{10 + round_number}"
+            taken = [f"taken{round_number}-{i}@example.com" for i in range(6)]
+            for i, email in enumerate(taken):
+                assert (await _register(harness, email, f"10.0.3.{i}")).status_code == 201
+            new = [f"burst{round_number}-{i}@example.com" for i in range(6)]
+            # Taken and new addresses at once: at most 3 accounts come out of the burst.
+            answers = await asyncio.gather(*(_register(harness, e, ip) for e in taken + new))
+            statuses = [r.status_code for r in answers]
+            assert set(statuses[:6]) <= {409, 429} and set(statuses[6:]) <= {201, 429}
+            burst = statuses.count(201)
+            assert 1 <= burst <= 3, statuses
+            # The 409s gave their reservations back: the IP gets exactly its 3 accounts.
+            later = [(await _register(harness, e, ip)).status_code for e in new]
+            created = burst + later.count(201)
+            print(
+                f"round {round_number}: burst 201s {burst}, 409s {statuses.count(409)}, "
+                f"429s {statuses.count(429)} of 12; accounts created in all {created} of 3"
+            )
+            assert created == 3, (statuses, later)
 
 
 async def test_failed_logins_from_many_ips_lock_the_account_even_for_the_right_password(

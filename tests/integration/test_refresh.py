@@ -10,6 +10,7 @@ import jwt
 from api.settings import Settings
 from db.emails import normalise_email
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
+from tests.integration.problems import assert_problem
 
 
 async def _session(harness: Harness, email: str = "refresh@example.com") -> dict[str, str]:
@@ -167,3 +168,22 @@ async def test_refresh_body_without_a_token_is_a_validation_error(harness: Harne
     assert response.status_code == 422 and response.json()["code"] == "validation_error"
     nothing = await harness.client.post("/auth/refresh")
     assert nothing.status_code == 401 and nothing.json()["code"] == "token_missing"
+
+
+async def test_a_token_of_the_wrong_type_says_which_one_was_sent(harness: Harness) -> None:
+    tokens = await _session(harness, "mixed-up@example.com")
+    access_as_refresh = [
+        await harness.client.post("/auth/refresh", headers=bearer(tokens["access_token"])),
+        await harness.client.post("/auth/refresh", json={"refresh_token": tokens["access_token"]}),
+    ]
+    refresh_as_access = [
+        await harness.client.get("/me", headers=bearer(tokens["refresh_token"])),
+        await harness.client.get("/auth/verify", headers=bearer(tokens["refresh_token"])),
+    ]
+    for response in access_as_refresh:
+        body = assert_problem(response, 401, "token_invalid")
+        assert body["detail"] == "An access token was sent where a refresh token is needed."
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    for response in refresh_as_access:
+        body = assert_problem(response, 401, "token_invalid")
+        assert body["detail"] == "A refresh token was sent where an access token is needed."

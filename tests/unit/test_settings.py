@@ -144,6 +144,7 @@ def test_rate_limit_settings_are_read_from_the_environment() -> None:
         RATE_LIMITS_ENABLED="false",
         LOGIN_RATE_LIMIT="100 per 2 minutes",
         REGISTER_RATE_LIMIT="3/hour",
+        REGISTER_ATTEMPT_LIMIT="20 per hour",
         LOGIN_FAILURE_LIMIT="4/10 minutes",
         TRUSTED_PROXY_HOPS="2",
         IPV6_RATE_LIMIT_PREFIX="56",
@@ -151,9 +152,17 @@ def test_rate_limit_settings_are_read_from_the_environment() -> None:
     assert settings.rate_limits_enabled is False
     assert settings.login_rate_limit == "100 per 2 minutes"
     assert settings.register_rate_limit == "3/hour"
+    assert settings.register_attempt_limit == "20 per hour"
     assert settings.login_failure_limit == "4/10 minutes"
     assert settings.trusted_proxy_hops == 2
     assert settings.ipv6_rate_limit_prefix == 56
+
+
+def test_registration_limits_default_to_10_accounts_and_60_attempts_an_hour() -> None:
+    settings = from_env()
+    assert (settings.register_rate_limit, settings.register_attempt_limit) == ("10/hour", "60/hour")
+    with pytest.raises(SettingsError, match="REGISTER_ATTEMPT_LIMIT"):
+        from_env(REGISTER_ATTEMPT_LIMIT="lots")
 
 
 def test_ipv6_rate_limit_prefix_defaults_to_64_and_must_be_a_prefix_length() -> None:
