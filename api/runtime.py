@@ -4,20 +4,20 @@ Flask runs `async def` views through `app.async_to_sync`, which by default start
 a new event loop per call; asyncpg and redis.asyncio pools are bound to the loop
 that created them, so that would mean new connections for every request. Here the
 worker's loop (Hypercorn's own, captured in the ASGI lifespan) runs every view
-coroutine, and the pools are opened on it when the worker starts.
+coroutine: Flask itself runs in a greenlet on that loop (api.serving), and a view's
+coroutine is awaited by the greenlet's parent. The pools are opened on the loop when
+the worker starts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextvars
 import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.util import await_
 
 from api.clock import Clock, utc_now
 from api.maintenance.schedule import PurgeSchedule
@@ -33,7 +33,6 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loop: asyncio.AbstractEventLoop | None = None
         self._resources: Resources | None = None
         self._purge_schedule: PurgeSchedule | None = None
 
@@ -58,7 +57,6 @@ class Runtime:
         """
         resources = open_resources(self.settings, bind=bind, clock=clock)
         self._resources = resources
-        self.loop = asyncio.get_running_loop()
         if self.settings.session_purge_interval:
             self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)
             self._purge_schedule.start()
@@ -69,37 +67,17 @@ class Runtime:
         if self._purge_schedule is not None:
             await self._purge_schedule.stop()
             self._purge_schedule = None
-        self.loop = None
         if self._resources is not None:
             await self._resources.close()
             self._resources = None
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-        """Wrap a coroutine function so a request thread runs it on the worker's loop."""
+        """Wrap a coroutine function so Flask, running in the bridge's greenlet, awaits it on
+        the worker's loop: the greenlet switches to its parent, which awaits the coroutine in
+        the request's own task and switches back with the result."""
 
         @functools.wraps(func)
         def run_on_worker_loop(*args: Any, **kwargs: Any) -> Any:
-            loop = self.loop
-            if loop is None:
-                raise RuntimeError("The worker runtime has not been started (ASGI lifespan).")
-            # Flask's request context lives in contextvars: the task must see the thread's.
-            context = contextvars.copy_context()
-            outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-            def start() -> None:
-                task = loop.create_task(func(*args, **kwargs), context=context)
-                task.add_done_callback(functools.partial(_copy_outcome, outcome))
-
-            loop.call_soon_threadsafe(start)
-            return outcome.result()
+            return await_(func(*args, **kwargs))
 
         return run_on_worker_loop
-
-
-def _copy_outcome(outcome: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        outcome.cancel()
-    elif (error := task.exception()) is not None:
-        outcome.set_exception(error)
-    else:
-        outcome.set_result(task.result())

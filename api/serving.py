@@ -1,33 +1,32 @@
 """The ASGI application Hypercorn serves: lifespan for the pools, and a bridge into Flask.
 
 The bridge reads the body on the event loop, bounded in size and time (see
-api.request_body), then runs Flask in a request thread in one hop and sends the
-buffered response back on the loop; async views hop back onto the loop through
-Runtime.async_to_sync. Two thread hops per request, whatever the size of the
-response. /auth/verify (any method, any path below it) with a bearer token is answered
-on the loop by the verify lane, after the same body read: a body it ignores is still
-consumed.
+api.request_body), then offers the request to the lanes (api.lanes: answered on the
+loop, e.g. /auth/verify with a bearer token), else runs Flask in a greenlet on the same
+loop and sends the buffered response. Flask's sync code runs on the loop; an async
+view's coroutine is handed back to the loop by switching to the greenlet's parent
+(Runtime.async_to_sync), the way SQLAlchemy's asyncio layer runs its sync core. No
+request threads, no thread hops. A lane that ignores a body still had it consumed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import build_environ
 from flask import Flask
+from sqlalchemy.util import greenlet_spawn
 
 from api.errors import PayloadTooLarge
+from api.lanes import Lane, Taken, lanes_for
 from api.metrics import observe_request, worker_exited
 from api.request_body import Body, ClientGone, drain, read_body
 from api.runtime import Runtime
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
-from api.verify_lane import VerifyLane
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +39,13 @@ Headers = list[tuple[bytes, bytes]]
 class AsgiApp:
     """Serves one Flask app over ASGI, owning its worker runtime."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, lanes: list[Lane] | None = None) -> None:
         self.flask = app
         self.runtime: Runtime = app.extensions["runtime"]
         settings = self.runtime.settings
         self._max_body = settings.max_body_bytes
         self._read_timeout = settings.request_read_timeout
-        self._threads = ThreadPoolExecutor(settings.request_threads, thread_name_prefix="request")
-        self._verify_lane = VerifyLane(self.runtime)
+        self._lanes = lanes_for(self.runtime) if lanes is None else lanes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -69,7 +67,6 @@ class AsgiApp:
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()
                 worker_exited(os.getpid())
-                self._threads.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -81,10 +78,10 @@ class AsgiApp:
             )
         except ClientGone:
             return
-        token = None if body.refusal else self._verify_lane.bearer_token(scope)
-        if token is not None:
-            route = self._verify_lane.route(scope)
-            status, headers, content = await self._verify_lane.answer(token)
+        taken = None if body.refusal else self._lane_for(scope)
+        if taken is not None:
+            route = taken.route
+            status, headers, content = await taken.answer()
         else:
             route, status, headers, content = await self._flask(scope, body)
         if not body.ended:
@@ -100,6 +97,13 @@ class AsgiApp:
         await send({"type": "http.response.body", "body": content})
         observe_request(route, scope["method"], status, time.perf_counter() - started)
 
+    def _lane_for(self, scope: Scope) -> Taken | None:
+        for lane in self._lanes:
+            taken = lane.take(scope)
+            if taken is not None:
+                return taken
+        return None
+
     async def _flask(self, scope: Scope, body: Body) -> tuple[str, int, Headers, bytes]:
         environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body.content)))  # type: ignore[arg-type]
         # The body is read whole: say how long it is, or Werkzeug drops a chunked one.
@@ -107,8 +111,7 @@ class AsgiApp:
         environ["wsgi.input_terminated"] = True
         if body.refusal is not None:
             environ[BODY_REFUSED] = body.refusal
-        loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(self._threads, self._call, environ)
+        status, headers, chunks = await greenlet_spawn(self._call, environ)
         return environ.get(ROUTE, UNMATCHED), status, headers, b"".join(chunks)
 
     def _call(self, environ: dict[str, Any]) -> tuple[int, Headers, list[bytes]]:

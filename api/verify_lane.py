@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.errors import PROBLEM_JSON, ApiError, ServiceUnavailable, TokenError, problem_body
+from api.errors import ApiError, TokenError, from_store_failure
+from api.lanes import Reply, Taken, encode_headers, problem_reply
 from api.runtime import Runtime
 from api.security.transport import bearer_token
 from db.errors import StoreUnavailable
@@ -26,12 +27,18 @@ RULE_BELOW = PREFIX + "<path:forwarded_path>"
 RULES = (PATH, PREFIX, RULE_BELOW)
 # Every method a gateway may forward; the lane itself takes any.
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-Headers = list[tuple[bytes, bytes]]
 
 
 class VerifyLane:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+
+    def take(self, scope: dict[str, Any]) -> Taken | None:
+        """Bearer-authenticated requests to the verify routes; the rest go to Flask."""
+        token = self.bearer_token(scope)
+        if token is None:
+            return None
+        return Taken(self.route(scope), lambda: self.answer(token))
 
     def bearer_token(self, scope: dict[str, Any]) -> str | None:
         """The token of a bearer-authenticated request to the verify routes; None for the rest."""
@@ -53,19 +60,12 @@ class VerifyLane:
         path = scope["path"]
         return path if path in (PATH, PREFIX) else RULE_BELOW
 
-    async def answer(self, token: str) -> tuple[int, Headers, bytes]:
+    async def answer(self, token: str) -> Reply:
         """Check the token; 204 with the identity headers, or the problem."""
         try:
             claims = await self._runtime.resources.verifier.authenticate(token)
-        except StoreUnavailable:
-            return _problem(ServiceUnavailable(headers={"Retry-After": "5"}))
+        except StoreUnavailable as failure:
+            return problem_reply(from_store_failure(failure))
         except ApiError as error:
-            return _problem(error)
-        headers = [(k.lower().encode(), v.encode()) for k, v in claims.identity_headers()]
-        return 204, headers, b""
-
-
-def _problem(error: ApiError) -> tuple[int, Headers, bytes]:
-    headers = [(b"content-type", PROBLEM_JSON.encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
-    return error.status, headers, problem_body(error)
+            return problem_reply(error)
+        return 204, encode_headers(claims.identity_headers()), b""

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -27,8 +28,8 @@ async def committing(settings: Settings) -> AsyncIterator[Harness]:
         await stop_harness(harness, EMAIL)
 
 
-@contextmanager
-def count_io(harness: Harness) -> Iterator[dict[str, list[str]]]:
+@asynccontextmanager
+async def count_io(harness: Harness) -> AsyncIterator[dict[str, list[str]]]:
     """Record what the app sends to Postgres (asyncpg's query log) and to Redis."""
     sent: dict[str, list[str]] = {"postgres": [], "redis": []}
     redis = harness.resources.redis
@@ -58,6 +59,8 @@ def count_io(harness: Harness) -> Iterator[dict[str, list[str]]]:
     event.listen(engine.pool, "checkin", on_checkin)
     try:
         yield sent
+        # asyncpg hands its query log to the loggers on the next turns of the loop.
+        await asyncio.sleep(0.05)
     finally:
         redis.execute_command = original_execute  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", log_statement)
@@ -68,7 +71,7 @@ def count_io(harness: Harness) -> Iterator[dict[str, list[str]]]:
 async def test_verify_costs_one_redis_round_trip_and_no_sql(committing: Harness) -> None:
     await committing.register(EMAIL)
     tokens = await committing.login(EMAIL)
-    with count_io(committing) as sent:
+    async with count_io(committing) as sent:
         response = await committing.client.get(
             "/auth/verify", headers=bearer(tokens["access_token"])
         )
@@ -81,7 +84,7 @@ async def test_me_costs_one_redis_round_trip_and_one_statement_without_a_transac
 ) -> None:
     await committing.register(EMAIL)
     tokens = await committing.login(EMAIL)
-    with count_io(committing) as sent:
+    async with count_io(committing) as sent:
         response = await committing.client.get("/me", headers=bearer(tokens["access_token"]))
     assert response.status_code == 200
     assert sent == {"postgres": ["SELECT"], "redis": ["MGET"]}
@@ -89,7 +92,7 @@ async def test_me_costs_one_redis_round_trip_and_one_statement_without_a_transac
 
 async def test_login_costs_two_statements_and_no_transaction(committing: Harness) -> None:
     await committing.register(EMAIL)
-    with count_io(committing) as sent:
+    async with count_io(committing) as sent:
         await committing.login(EMAIL)
     print(f"login sends {sent}")
     assert sent["postgres"] == ["SELECT", "INSERT"]
@@ -98,7 +101,7 @@ async def test_login_costs_two_statements_and_no_transaction(committing: Harness
 async def test_refresh_round_trips_are_counted(committing: Harness) -> None:
     await committing.register(EMAIL)
     tokens = await committing.login(EMAIL)
-    with count_io(committing) as sent:
+    async with count_io(committing) as sent:
         response = await committing.client.post(
             "/auth/refresh", headers=bearer(tokens["refresh_token"])
         )
