@@ -1,18 +1,26 @@
 """Side-by-side benchmark of the API against baselines measured in the same run.
 
 Every case runs on the same Hypercorn configuration (2 workers), driven by wrk
-(2 threads, --connections), for --rounds rounds; medians are reported:
+(2 threads, --connections), for --rounds rounds; medians are reported, each with the
+CPU time the server's worker processes spent per request (read from /proc, warm-up
+excluded): steadier than req/s on a shared machine.
 
   a  GET /healthz of a bare Flask hello-world app (the baseline)
   b  GET /auth/verify                (bearer token: JWT check + one Redis MGET)
   c  GET /me                         (b + one Postgres query)
   d  POST /auth/login, successful    (rate limits off)
+  r  POST /auth/refresh              (rate limits off; every request presents the
+                                      refresh token the previous answer rotated in)
   e  POST /auth/login, rate-limited  (429, LOGIN_RATE_LIMIT=1/hour)
   f  raw argon2id verifications/s with the service's parameters on the same cores
 
-Targets: b/a >= 1.0, d/f >= 0.85, e/d >= 10, and connections within the pools.
-Usage: scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
-       scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]
+Targets: b/a >= 1.3, c/a >= 0.5, d/f >= 0.90, e/d >= 10, and connections within the pools.
+
+With --baseline-tree PATH (another checkout of this repository, e.g. from
+`git worktree add /tmp/before <commit>`), every round also serves b, c, d, r and e from
+PATH's code (its own Hypercorn, PYTHONPATH=PATH, this venv's interpreter) on a database
+of its own (<db>_baseline, recreated and migrated by PATH's Alembic, dropped at the end),
+alternating with the current tree case by case, and reports current/baseline per case.
 """
 
 from __future__ import annotations
@@ -22,21 +30,52 @@ import json
 import os
 import statistics
 import time
-import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
+from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import httpx
 
 from api.settings import Settings
-from scripts.benchmarks.argon2_rate import verifies_per_second
+from scripts.benchmarks import cpu
+from scripts.benchmarks.argon2_rate import Argon2Rate, verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot
+from scripts.benchmarks.report import (
+    TARGETS,
+    TITLES,
+    Figures,
+    Run,
+    current_over_baseline,
+    markdown_table,
+    medians,
+    ratios,
+    verdicts,
+)
 from scripts.benchmarks.scale import run_scale
-from scripts.benchmarks.wrk import WrkResult, run_wrk, start_server, stop_server
+from scripts.benchmarks.trees import Tree, baseline_tree, current_tree, drop_database
+from scripts.benchmarks.wrk import (
+    THREADS,
+    Window,
+    WrkRun,
+    refresh_chain_lua,
+    run_wrk,
+    start_server,
+    stop_server,
+)
 
 APP_NAME = "auth-api-bench"
 PASSWORD = "bench passphrase 0123456789"
 STATS_FLUSH_WAIT = 11  # Postgres backends publish their counters within 10 s of going idle.
+WORKERS = 2
+WARM_UP_SECONDS = 2
+MARGIN = 1  # seconds of each measured run outside the window its CPU time is read in
+EXPECTED_STATUS = {"a": 200, "b": 204, "c": 200, "d": 200, "r": 200, "e": 429}
+USAGE = """scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
+                     [--baseline-tree PATH] [--port 8766]
+       scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]"""
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -50,14 +89,30 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def register_and_login(base: str, email: str) -> str:
+    """Register `email` and return an access token of a new session."""
     credentials = {"email": email, "password": PASSWORD}
     httpx.post(f"{base}/auth/register", json=credentials, timeout=30).raise_for_status()
+    return login(base, email)["access_token"]
+
+
+def login(base: str, email: str) -> dict[str, str]:
+    """Log in as a registered bench user: the tokens of a new session."""
+    credentials = {"email": email, "password": PASSWORD}
     response = httpx.post(f"{base}/auth/login", json=credentials, timeout=30)
     response.raise_for_status()
-    return str(response.json()["access_token"])
+    body: dict[str, str] = response.json()
+    return body
+
+
+def refresh_tokens(base: str, email: str, count: int) -> list[str]:
+    """Fresh refresh tokens, one session each, for a chained refresh run."""
+    with ThreadPoolExecutor(4) as pool:
+        sessions = pool.map(lambda _: login(base, email), range(count))
+        return [session["refresh_token"] for session in sessions]
 
 
 def delete_user(settings: Settings, email: str) -> None:
+    """Delete the bench's user (its sessions go with it) from the settings' database."""
     import asyncio
 
     import asyncpg
@@ -77,129 +132,293 @@ def delete_user(settings: Settings, email: str) -> None:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+    """The rounds of one run: measures every case on every tree and keeps the runs."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, trees: list[Tree]) -> None:
         self.args = args
         self.settings = settings
-        self.port = args.port
-        self.base = f"http://127.0.0.1:{args.port}"
-        self.results: dict[str, list[WrkResult]] = {}
-        self.argon2: list[float] = []
-        self.io: dict[str, dict[str, float]] = {}
-        self.max_connections = {"postgres": 0, "redis": 0}
-        self.email = f"bench-{uuid.uuid4().hex}@example.com"
+        self.trees = trees
+        self.hello = trees[-1]  # the current tree serves the hello-world
+        self.runs: dict[str, dict[str, list[Run]]] = {tree.name: {} for tree in trees}
+        self.machine_runs: dict[str, list[Run]] = {}
+        self.argon2: list[Argon2Rate] = []
+        self.io: dict[str, dict[str, dict[str, float]]] = {tree.name: {} for tree in trees}
+        self.max_connections = {tree.name: {"postgres": 0, "redis": 0} for tree in trees}
+        self.unexpected: list[str] = []
+        self.registered: set[str] = set()
 
-    def wrk(self, case: str, path: str, **options: Any) -> WrkResult:
-        common = {"seconds": self.args.seconds, "connections": self.args.connections}
-        run_wrk(self.base + path, **{**common, **options, "seconds": 2})  # warm-up
-        with ConnectionWatch(self.settings.database_url, self.settings.redis_url, APP_NAME) as w:
-            result = run_wrk(self.base + path, **common, **options)
-        self.max_connections["postgres"] = max(self.max_connections["postgres"], w.max_postgres)
-        self.max_connections["redis"] = max(self.max_connections["redis"], w.max_redis)
-        self.results.setdefault(case, []).append(result)
+    def measure(
+        self,
+        tree: Tree,
+        server: Popen[bytes],
+        case: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        lua: Callable[[], str] = str,
+    ) -> Run:
+        """Warm up, then one measured wrk run, the workers' CPU time sampled within it.
+
+        The CPU is read at the edges of a window inside the run, MARGIN seconds from either
+        end, and divided by the responses completed within that window: in steady state the
+        requests in flight at one edge cost what those at the other do, whereas around the
+        whole run the first would start with an empty server and the last be left half done.
+        """
+
+        def drive(seconds: int, script: str, window: Window | None = None) -> WrkRun:
+            return WrkRun(
+                tree.base + path,
+                seconds=seconds,
+                connections=self.args.connections,
+                headers=headers,
+                body=body,
+                lua=script,
+                window=window,
+            )
+
+        drive(WARM_UP_SECONDS, lua()).result()
+        script = lua()  # made before the CPU is sampled: it may log in
+        workers = cpu.worker_pids(server.pid)
+        if len(workers) != WORKERS:
+            raise SystemExit(f"{tree.label}: {len(workers)} workers, expected {WORKERS}")
+        if not cpu.wait_idle(server.pid, workers):
+            print(f"  ({tree.name} {case}: workers still busy 30 s after the warm-up)")
+        with ConnectionWatch(tree.database_url, self.settings.redis_url, tree.app_name) as w:
+            start = time.monotonic() + MARGIN
+            window = Window(start, start + self.args.seconds)
+            run = drive(self.args.seconds + 2 * MARGIN, script, window)
+            _sleep_until(window.start)
+            before = cpu.sample(server.pid, workers)
+            _sleep_until(window.end)
+            after = cpu.sample(server.pid, workers)
+            result = run.result()
+        if not result.window_requests:
+            raise SystemExit(
+                f"{case} on {tree.label}: no request completed in {self.args.seconds} s "
+                f"(statuses {result.statuses}, socket errors {result.socket_errors}); "
+                "the machine is too busy for runs this short: give more --seconds"
+            )
+        measured = Run(result, cpu.per_request(before, after, result.window_requests))
+        seen = self.max_connections[tree.name]
+        seen["postgres"] = max(seen["postgres"], w.max_postgres)
+        seen["redis"] = max(seen["redis"], w.max_redis)
+        if case == "a":
+            self.machine_runs.setdefault(case, []).append(measured)
+        else:
+            self.runs[tree.name].setdefault(case, []).append(measured)
+        self._print_run(tree, case, measured)
+        return measured
+
+    def _print_run(self, tree: Tree, case: str, run: Run) -> None:
+        result = run.wrk
+        who = "" if case == "a" else f" {tree.name:8}"
         print(
-            f"  {case}  {result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
-            f"  p99 {result.p99_ms:7.2f} ms  statuses {result.statuses}"
+            f"  {case}{who} {result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
+            f"  p99 {result.p99_ms:7.2f} ms  worker CPU {run.cpu.worker_ms:6.3f} ms/req"
+            f" (master {run.cpu.master_ms:5.3f})  statuses {result.statuses}"
             f"  socket errors {result.socket_errors}",
             flush=True,
         )
-        return result
+        if set(result.statuses) != {EXPECTED_STATUS[case]}:
+            note = f"{case} on {tree.label}: statuses {result.statuses}"
+            self.unexpected.append(note)
+            print(f"  UNEXPECTED STATUSES: {note}, all should be {EXPECTED_STATUS[case]}")
 
-    def counted(self, case: str, path: str, headers: dict[str, str]) -> None:
+    def counted(self, tree: Tree, case: str, path: str, headers: dict[str, str]) -> None:
         """Run the case once more, counting what it sends to Redis and Postgres per request."""
-        before = snapshot(self.settings.database_url, self.settings.redis_url)
+        before = snapshot(tree.database_url, self.settings.redis_url)
         result = run_wrk(
-            self.base + path, seconds=3, connections=self.args.connections, headers=headers
+            tree.base + path, seconds=3, connections=self.args.connections, headers=headers
         )
         time.sleep(STATS_FLUSH_WAIT)
-        after = snapshot(self.settings.database_url, self.settings.redis_url)
-        self.io[case] = _per_request(before, after, result.requests)
+        after = snapshot(tree.database_url, self.settings.redis_url)
+        self.io[tree.name][case] = _per_request(before, after, result.requests)
 
-    def round(self, number: int, token_holder: dict[str, str]) -> None:
+    def round(self, number: int) -> None:
+        """Every case once, each tree in turn; the first tree alternates between rounds."""
         print(f"round {number}", flush=True)
-        server = start_server("scripts.benchmarks.hello:app", self.port, _env())
+        server = start_server("scripts.benchmarks.hello:app", self.hello.port, self.hello.env())
         try:
-            self.wrk("a", "/healthz")
+            self.measure(self.hello, server, "a", "/healthz")
         finally:
             stop_server(server)
 
-        server = start_server("api.asgi:app", self.port, _env())
+        order = self.trees if number % 2 else self.trees[::-1]
+        servers = self._start(order)
         try:
-            if "token" not in token_holder:
-                token_holder["token"] = register_and_login(self.base, self.email)
-            auth = {"Authorization": f"Bearer {token_holder['token']}"}
-            self.wrk("b", "/auth/verify", headers=auth)
-            self.wrk("c", "/me", headers=auth)
-            login = json.dumps({"email": self.email, "password": PASSWORD})
-            self.wrk("d", "/auth/login", body=login, headers={"Content-Type": "application/json"})
+            tokens = {tree.name: self._access_token(tree) for tree in order}
+            auth = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+            for tree in order:
+                self.measure(tree, servers[tree.name], "b", "/auth/verify", headers=auth[tree.name])
+            for tree in order:
+                self.measure(tree, servers[tree.name], "c", "/me", headers=auth[tree.name])
+            for tree in order:
+                self.measure(tree, servers[tree.name], "d", "/auth/login", **self._login(tree))
+            for tree in order:
+                chain = self._refresh_chain(tree)
+                self.measure(tree, servers[tree.name], "r", "/auth/refresh", lua=chain)
             if number == 1:
-                self.counted("b", "/auth/verify", auth)
-                self.counted("c", "/me", auth)
+                for tree in order:
+                    self.counted(tree, "b", "/auth/verify", auth[tree.name])
+                    self.counted(tree, "c", "/me", auth[tree.name])
         finally:
-            stop_server(server)
+            self._stop(servers)
 
-        limited = _env(RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
-        server = start_server("api.asgi:app", self.port, limited)
+        servers = self._start(order, RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
         try:
-            login = json.dumps({"email": self.email, "password": PASSWORD})
-            self.wrk("e", "/auth/login", body=login, headers={"Content-Type": "application/json"})
+            for tree in order:
+                self.measure(tree, servers[tree.name], "e", "/auth/login", **self._login(tree))
         finally:
-            stop_server(server)
+            self._stop(servers)
 
         rate = verifies_per_second(self.settings, self.args.seconds)
         self.argon2.append(rate)
-        print(f"  f  {rate:8.0f} argon2id verifications/s", flush=True)
+        print(
+            f"  f  {rate.per_second:8.0f} argon2id verifications/s"
+            f"  CPU {rate.cpu_ms:6.3f} ms/verification",
+            flush=True,
+        )
+
+    def _start(self, trees: list[Tree], **extra: str) -> dict[str, Popen[bytes]]:
+        servers: dict[str, Popen[bytes]] = {}
+        try:
+            for tree in trees:
+                servers[tree.name] = start_server(
+                    "api.asgi:app", tree.port, tree.env(**extra), WORKERS, cwd=tree.root
+                )
+        except BaseException:
+            self._stop(servers)
+            raise
+        return servers
+
+    @staticmethod
+    def _stop(servers: dict[str, Popen[bytes]]) -> None:
+        for server in servers.values():
+            stop_server(server)
+
+    def _access_token(self, tree: Tree) -> str:
+        """An access token of a new session (new each round: they expire)."""
+        if tree.name not in self.registered:
+            self.registered.add(tree.name)
+            return register_and_login(tree.base, tree.email)
+        return login(tree.base, tree.email)["access_token"]
+
+    def _login(self, tree: Tree) -> dict[str, Any]:
+        body = json.dumps({"email": tree.email, "password": PASSWORD})
+        return {"body": body, "headers": {"Content-Type": "application/json"}}
+
+    def _refresh_chain(self, tree: Tree) -> Callable[[], str]:
+        """A maker of chained-refresh scripts, each with tokens never presented before."""
+        count = self.args.connections + THREADS
+        return lambda: refresh_chain_lua(refresh_tokens(tree.base, tree.email, count))
 
     def report(self) -> dict[str, Any]:
-        median = {
-            case: statistics.median(r.requests_per_s for r in runs)
-            for case, runs in self.results.items()
+        """Print the medians, the ratios against the targets and the table; the figures."""
+        machine: dict[str, Figures] = {"a": medians(self.machine_runs["a"])}
+        machine["f"] = Figures(
+            requests_per_s=statistics.median(r.per_second for r in self.argon2),
+            p50_ms=None,
+            p99_ms=None,
+            worker_cpu_ms=statistics.median(r.cpu_ms for r in self.argon2),
+            master_cpu_ms=None,
+        )
+        trees = {
+            name: {case: medians(runs) for case, runs in sorted(cases.items())}
+            for name, cases in self.runs.items()
         }
-        median["f"] = statistics.median(self.argon2)
-        ratios = {
-            "b/a": median["b"] / median["a"],
-            "c/a": median["c"] / median["a"],
-            "d/f": median["d"] / median["f"],
-            "e/d": median["e"] / median["d"],
-        }
-        targets = {"b/a": 1.0, "d/f": 0.85, "e/d": 10.0}
+        tree_ratios = {name: ratios({**machine, **figures}) for name, figures in trees.items()}
+        labels = {tree.name: tree.label for tree in self.trees}
         caps = {
-            "postgres": 2 * self.settings.db_pool_size,
-            "redis": 2 * self.settings.redis_pool_size,
+            "postgres": WORKERS * self.settings.db_pool_size,
+            "redis": WORKERS * self.settings.redis_pool_size,
         }
         print(
             f"\nmedians of {self.args.rounds} rounds, {self.args.seconds} s each, "
-            f"wrk -t2 -c{self.args.connections}, Hypercorn 2 workers"
+            f"wrk -t{THREADS} -c{self.args.connections}, Hypercorn {WORKERS} workers"
         )
-        print("ratios first:")
-        for name, value in ratios.items():
-            target = targets.get(name)
-            verdict = "" if target is None else (" ok" if value >= target else " MISSED")
-            goal = "" if target is None else f"  (target >= {target})"
-            print(f"  {name} = {value:6.2f}{goal}{verdict}")
-        for case, runs in sorted(self.results.items()):
-            p50 = statistics.median(r.p50_ms for r in runs)
-            p99 = statistics.median(r.p99_ms for r in runs)
-            print(f"  {case}  {median[case]:8.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
-        print(f"  f  {median['f']:8.0f} argon2id verifications/s")
-        for case, io in self.io.items():
+        for tree in self.trees:
+            print(f"ratios of {tree.label} ({tree.root}):")
+            print("\n".join(verdicts(tree_ratios[tree.name])))
+            refresh = trees[tree.name].get("r")
+            if refresh is not None:
+                print(
+                    f"  refresh: {refresh.requests_per_s:.0f} req/s, "
+                    f"{refresh.worker_cpu_ms:.3f} ms worker CPU/request (no target)"
+                )
+        print()
+        print(markdown_table(machine, trees, labels))
+        print()
+        for tree in self.trees:
+            for case, io in self.io[tree.name].items():
+                print(
+                    f"  per request of {case} ({tree.name}): {io['redis_commands']:.2f} Redis "
+                    f"commands, {io['transactions']:.2f} Postgres transactions, "
+                    f"{io['scans']:.2f} table scans"
+                )
+            seen = self.max_connections[tree.name]
+            within = all(seen[k] <= caps[k] for k in caps)
             print(
-                f"  per request of {case}: {io['redis_commands']:.2f} Redis commands, "
-                f"{io['transactions']:.2f} Postgres transactions, {io['scans']:.2f} table scans"
+                f"  most connections open ({tree.name}): Postgres {seen['postgres']} "
+                f"(pools allow {caps['postgres']}), Redis {seen['redis']} "
+                f"(pools allow {caps['redis']}): {'ok' if within else 'MISSED'}"
             )
-        print(
-            f"  most connections open: Postgres {self.max_connections['postgres']} "
-            f"(pools allow {caps['postgres']}), Redis {self.max_connections['redis']} "
-            f"(pools allow {caps['redis']})"
-        )
-        within = all(self.max_connections[k] <= caps[k] for k in caps)
-        print(f"  connections within the pools: {'ok' if within else 'MISSED'}")
-        return {
-            "requests_per_s": median,
-            "ratios": ratios,
-            "io_per_request": self.io,
-            "max_connections": self.max_connections,
+        print(f"  statuses: {'all as expected' if not self.unexpected else 'UNEXPECTED'}")
+        for note in self.unexpected:
+            print(f"    {note}")
+        current = trees["current"]
+        figures: dict[str, Any] = {
+            "command": {
+                "seconds": self.args.seconds,
+                "rounds": self.args.rounds,
+                "connections": self.args.connections,
+                "workers": WORKERS,
+                "wrk_threads": THREADS,
+            },
+            "trees": {t.name: {"root": str(t.root), "label": t.label} for t in self.trees},
+            "titles": TITLES,
+            "requests_per_s": {
+                **{case: f.requests_per_s for case, f in machine.items()},
+                **{case: f.requests_per_s for case, f in current.items()},
+            },
+            "ratios": tree_ratios["current"],
+            "medians": {
+                "machine": {case: asdict(f) for case, f in machine.items()},
+                **{
+                    name: {case: asdict(f) for case, f in cases.items()}
+                    for name, cases in trees.items()
+                },
+            },
+            "ratios_by_tree": tree_ratios,
+            "targets": dict(TARGETS),
+            "runs": {
+                "machine": {
+                    case: [asdict(r) for r in runs] for case, runs in self.machine_runs.items()
+                },
+                **{
+                    name: {case: [asdict(r) for r in runs] for case, runs in cases.items()}
+                    for name, cases in self.runs.items()
+                },
+            },
+            "argon2": [asdict(r) for r in self.argon2],
+            "io_per_request": self.io["current"],
+            "io_per_request_by_tree": self.io,
+            "max_connections": self.max_connections["current"],
+            "max_connections_by_tree": self.max_connections,
             "pool_caps": caps,
+            "unexpected_statuses": self.unexpected,
         }
+        if "baseline" in trees:
+            figures["current_over_baseline"] = {
+                case: current_over_baseline(current[case], trees["baseline"][case])
+                for case in current
+                if case in trees["baseline"]
+            }
+        return figures
+
+
+def _sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
 
 
 def _per_request(before: Snapshot, after: Snapshot, requests: int) -> dict[str, float]:
@@ -210,17 +429,27 @@ def _per_request(before: Snapshot, after: Snapshot, requests: int) -> dict[str, 
     }
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of scripts/bench."""
     parser = argparse.ArgumentParser(
         prog="scripts/bench",
+        usage=USAGE,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="of each measured run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--port", type=int, default=8766, help="of the servers; a baseline tree uses the next one"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="PATH",
+        help="another checkout of this repository to serve beside this one, case by case",
+    )
     parser.add_argument(
         "--scale",
         action="store_true",
@@ -230,10 +459,14 @@ def main() -> None:
     parser.add_argument("--scale-users", type=int, default=1_000_000)
     parser.add_argument("--scale-tokens", type=int, default=1_000_000)
     parser.add_argument("--scale-ttl", type=int, default=30, help="seconds the revocations last")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     settings = replace(Settings.from_env(), db_application_name=APP_NAME)
     if args.scale:
-        figures = run_scale(
+        scale = run_scale(
             settings,
             _env(),
             port=args.port,
@@ -242,18 +475,27 @@ def main() -> None:
             ttl=args.scale_ttl,
             seconds=args.seconds,
         )
-        print(json.dumps(asdict(figures), indent=2))
+        print(json.dumps(asdict(scale), indent=2))
         if args.json:
             with open(args.json, "w") as out:
-                json.dump(asdict(figures), out, indent=2)
+                json.dump(asdict(scale), out, indent=2)
         return
-    bench = Bench(args, settings)
-    token: dict[str, str] = {}
+    current = current_tree(args.port, settings.database_url, APP_NAME)
+    trees = [current]
+    if args.baseline_tree is not None:
+        baseline = baseline_tree(
+            args.baseline_tree.resolve(), args.port + 1, settings.database_url, APP_NAME
+        )
+        trees.insert(0, baseline)
+    current.check_imports_own_code()
+    bench = Bench(args, settings, trees)
     try:
         for number in range(1, args.rounds + 1):
-            bench.round(number, token)
+            bench.round(number)
     finally:
-        delete_user(settings, bench.email)
+        delete_user(settings, current.email)
+        if args.baseline_tree is not None:
+            drop_database(trees[0].database_url)
     figures = bench.report()
     if args.json:
         with open(args.json, "w") as out:

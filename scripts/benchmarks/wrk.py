@@ -23,26 +23,102 @@ class WrkResult:
     p99_ms: float
     statuses: dict[int, int]
     socket_errors: int
+    window_requests: int | None = None  # responses completed within the run's window
 
 
-# Counts responses by status, so a benchmark can tell 200s from 401s from 429s.
+@dataclass(frozen=True)
+class Window:
+    """A span of a wrk run in time.monotonic() seconds (CLOCK_MONOTONIC, shared by every
+    process): the responses completed within it are counted apart."""
+
+    start: float
+    end: float
+
+
+THREADS = 2
+# wrk gives up on a response after this long and leaves it out of the latencies; logins
+# on a busy 2-core machine take over wrk's default of 2 s.
+TIMEOUT_SECONDS = 10
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
+
+# Counts responses by status, so a benchmark can tell 200s from 401s from 429s, and those
+# completed within the window (%(window_start)f, %(window_end)f; negative: no window). Each
+# wrk thread runs this script in its own Lua state; `done` runs in the main one.
 _STATUS_LUA = """
-counts = {}
-response = function(status, headers, body)
-  counts[status] = (counts[status] or 0) + 1
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *now);
+]]
+local timespec = ffi.new("bench_timespec")
+local function monotonic()
+  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC, as Python's time.monotonic()
+  return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) * 1e-9
 end
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-init = function(args) counts = {} end
-done = function(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local c = thread:get("counts")
-    for status, n in pairs(c) do total[status] = (total[status] or 0) + n end
+local window_start, window_end = %(window_start)f, %(window_end)f
+counts, in_window = {}, 0
+function count(status)
+  counts[status] = (counts[status] or 0) + 1
+  if window_start >= 0 then
+    local now = monotonic()
+    if now >= window_start and now < window_end then in_window = in_window + 1 end
   end
-  for status, n in pairs(total) do io.write(string.format("status %d %d\\n", status, n)) end
+end
+response = function(status, headers, body) count(status) end
+local threads = {}
+setup = function(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+done = function(summary, latency, requests)
+  local total, window = {}, 0
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("counts")) do total[status] = (total[status] or 0) + n end
+    window = window + thread:get("in_window")
+  end
+  for status, n in pairs(total) do io.write(string.format("status %%d %%d\\n", status, n)) end
+  if window_start >= 0 then io.write(string.format("window %%d\\n", window)) end
 end
 """
+
+# Refresh tokens rotate and a superseded one is refused after REFRESH_REUSE_GRACE, so
+# each request presents a token never presented before: each thread starts from its share
+# of pre-issued tokens and every 200 hands back the token for the next request. A
+# connection sends its next request only after its response, so the pool never runs dry.
+_REFRESH_CHAIN_LUA = """
+wrk.method = "POST"
+local tokens = {%(tokens)s}
+local pool, last = {}, nil
+init = function(args)
+  for i = id + 1, #tokens, %(threads)d do pool[#pool + 1] = tokens[i] end
+end
+request = function()
+  -- A lost chain (a non-200, a timeout) reuses the newest token: counted as its status.
+  local token = table.remove(pool) or last or "no-token-left"
+  return wrk.format(nil, nil, {Authorization = "Bearer " .. token})
+end
+response = function(status, headers, body)
+  count(status)
+  local token = body:match('"refresh_token"%%s*:%%s*"([^"]+)"')
+  if token then
+    pool[#pool + 1] = token
+    last = token
+  end
+end
+"""
+
+
+def refresh_chain_lua(tokens: list[str]) -> str:
+    """The wrk script that chains rotating refresh tokens, one pool per thread.
+
+    wrk calls `request` once on its first thread before the run (to check the script),
+    so give it `connections + THREADS` tokens: one per connection and a spare per thread.
+    """
+    for token in tokens:
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(f"not a JWT: {token[:20]!r}...")
+    quoted = ", ".join(f'"{token}"' for token in tokens)
+    return _REFRESH_CHAIN_LUA % {"tokens": quoted, "threads": THREADS}
 
 
 def _ms(value: str) -> float:
@@ -59,68 +135,140 @@ def run_wrk(
     connections: int,
     headers: dict[str, str] | None = None,
     body: str | None = None,
+    lua: str = "",
 ) -> WrkResult:
-    """Drive `url` with wrk (2 threads) and return throughput, latency and statuses."""
-    script = _STATUS_LUA
-    if body is not None:
-        script = f"wrk.method = 'POST'\nwrk.body = [[{body}]]\n" + script
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(script)
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name]
-    for name, value in (headers or {}).items():
-        command += ["-H", f"{name}: {value}"]
-    try:
-        output = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
-    finally:
-        Path(lua.name).unlink()
+    """Drive `url` with wrk (THREADS threads) and return throughput, latency and statuses.
+
+    `lua` is more wrk script, run after the status counting (it may call `count(status)`
+    from its own `response`).
+    """
+    return WrkRun(
+        url, seconds=seconds, connections=connections, headers=headers, body=body, lua=lua
+    ).result()
+
+
+class WrkRun:
+    """wrk running in the background, so the caller can act during the run."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        seconds: int,
+        connections: int,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        lua: str = "",
+        window: Window | None = None,
+    ) -> None:
+        edges = (window.start, window.end) if window else (-1.0, -1.0)
+        script = _STATUS_LUA % {"window_start": edges[0], "window_end": edges[1]} + lua
+        if body is not None:
+            script = f"wrk.method = 'POST'\nwrk.body = [[{body}]]\n" + script
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+            file.write(script)
+        self._script = Path(file.name)
+        command = [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            f"--timeout={TIMEOUT_SECONDS}s",
+            "--latency",
+            "-s",
+            file.name,
+        ]
+        for name, value in (headers or {}).items():
+            command += ["-H", f"{name}: {value}"]
+        self._process = subprocess.Popen(
+            [*command, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def result(self) -> WrkResult:
+        """Wait for wrk to finish; its figures."""
+        try:
+            output, errors = self._process.communicate()
+        finally:
+            self._script.unlink()
+        if self._process.returncode != 0:
+            raise SystemExit(f"wrk failed ({self._process.returncode}): {errors}")
+        return parse_wrk_output(output)
+
+
+def parse_wrk_output(output: str) -> WrkResult:
+    """The figures of wrk's --latency report and of the status-counting script's lines."""
+
+    def find(pattern: str) -> str:
+        match = re.search(pattern, output, re.M)
+        if match is None:
+            raise ValueError(f"wrk printed no {pattern!r}:\n{output}")
+        return match.group(1)
+
     statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
     errors = re.search(r"Socket errors: (.*)", output)
+    window = re.search(r"^window (\d+)$", output, re.M)
     return WrkResult(
-        requests=int(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
-        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
-        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
-        statuses=statuses,
+        requests=int(find(r"(\d+) requests in")),
+        requests_per_s=float(find(r"Requests/sec:\s+([\d.]+)")),
+        p50_ms=_ms(find(r"^\s+50%\s+(\S+)")),
+        p99_ms=_ms(find(r"^\s+99%\s+(\S+)")),
+        statuses=dict(sorted(statuses.items())),
         socket_errors=sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0,
+        window_requests=int(window.group(1)) if window else None,
     )
 
 
 def start_server(
-    target: str, port: int, env: dict[str, str], workers: int = 2
+    target: str, port: int, env: dict[str, str], workers: int = 2, cwd: Path = ROOT
 ) -> subprocess.Popen[bytes]:
-    """Hypercorn serving `target` with the Procfile's configuration; returns once it answers."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hypercorn",
-            "--config",
-            "python:api.hypercorn_config",
-            target,
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{target} exited at start-up")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except httpx.TransportError:
+    """Hypercorn serving `target` from the tree at `cwd`, with the Procfile's configuration;
+    returns once it answers."""
+    if _answers(port):
+        raise SystemExit(f"something already answers on 127.0.0.1:{port}: choose another --port")
+    # The server keeps its own copy of the log's descriptor; ours only reads a failure.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hypercorn",
+                "--config",
+                "python:api.hypercorn_config",
+                target,
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+            ],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-2000:]
+                raise SystemExit(f"{target} ({cwd}) exited at start-up:\n{tail}")
+            if _answers(port):
+                return process
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"{target} did not start within 30 s")
+    process.wait()
+    raise SystemExit(f"{target} ({cwd}) did not start within 30 s")
+
+
+def _answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server from start_server: SIGTERM, then SIGKILL after 15 s."""
     process.terminate()
     try:
         process.wait(timeout=15)

@@ -1,0 +1,96 @@
+"""scripts/bench's ratios, table and source trees, without running a benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.benchmarks.report import (
+    Figures,
+    current_over_baseline,
+    markdown_table,
+    ratios,
+    verdicts,
+)
+from scripts.benchmarks.trees import Tree, database_name, with_database
+
+
+def _figures(rate: float, cpu_ms: float, p99: float | None = 10.0) -> Figures:
+    return Figures(
+        requests_per_s=rate, p50_ms=p99, p99_ms=p99, worker_cpu_ms=cpu_ms, master_cpu_ms=0.0
+    )
+
+
+MACHINE = {"a": _figures(3000, 0.5), "f": _figures(40, 25.0, p99=None)}
+CURRENT = {
+    "b": _figures(4200, 0.4),
+    "c": _figures(1500, 1.2),
+    "d": _figures(38, 27.0),
+    "r": _figures(600, 2.0),
+}
+BASELINE = {"b": _figures(3700, 0.47), "c": _figures(600, 3.0), "d": _figures(30, 33.0)}
+
+
+def test_ratios_are_the_targets_terms() -> None:
+    values = ratios({**MACHINE, **CURRENT})
+    assert values == pytest.approx({"b/a": 1.4, "c/a": 0.5, "d/f": 0.95})
+    lines = verdicts({**values, "c/a": 0.2})
+    print("\n".join(lines))
+    assert any("b/a" in line and line.endswith("ok") for line in lines)
+    assert any("c/a" in line and line.endswith("MISSED") for line in lines)
+
+
+def test_table_without_baseline_has_one_row_per_case() -> None:
+    table = markdown_table(MACHINE, {"current": CURRENT}, {"current": "current abc1234"})
+    print(table)
+    lines = table.splitlines()
+    assert lines[0] == "| case | req/s | p50 ms | p99 ms | worker CPU ms/request |"
+    assert "| c GET /me | 1,500 | 10.00 | 10.00 | 1.200 |" in lines
+    assert "| f argon2id verifications | 40 | - | - | 25.000 |" in lines
+    assert len(lines) == 2 + len(MACHINE) + len(CURRENT)
+
+
+def test_table_with_baseline_puts_both_trees_and_their_ratio_side_by_side() -> None:
+    labels = {"baseline": "baseline 61fee7a", "current": "current abc1234"}
+    table = markdown_table(MACHINE, {"baseline": BASELINE, "current": CURRENT}, labels)
+    print(table)
+    lines = table.splitlines()
+    me = [line for line in lines if line.startswith("| c GET /me")]
+    assert me == [
+        "| c GET /me (baseline 61fee7a) | 600 | 10.00 | 10.00 | 3.000 |",
+        "| c GET /me (current abc1234) | 1,500 | 10.00 | 10.00 | 1.200 |",
+        "| c GET /me: current/baseline | 2.50x | 1.00x | 1.00x | 0.40x |",
+    ]
+    # A case only the current tree has gets no ratio row.
+    assert [line for line in lines if line.startswith("| r ")] == [
+        "| r POST /auth/refresh (current abc1234) | 600 | 10.00 | 10.00 | 2.000 |"
+    ]
+    assert current_over_baseline(CURRENT["d"], BASELINE["d"])["worker_cpu_ms"] == pytest.approx(
+        27 / 33
+    )
+
+
+def test_baseline_database_is_named_after_the_benchs() -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/test?ssl=disable"
+    assert database_name(url) == "test"
+    assert with_database(url, "test_baseline") == (
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test_baseline?ssl=disable"
+    )
+
+
+def _tree(root: Path) -> Tree:
+    return Tree("baseline", root, 1, "postgresql://postgres@127.0.0.1/unused", "bench")
+
+
+def test_a_tree_imports_its_own_api_and_db(tmp_path: Path) -> None:
+    for package in ("api", "db"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    _tree(tmp_path).check_imports_own_code()
+
+
+def test_a_tree_whose_code_would_not_be_imported_is_refused(tmp_path: Path) -> None:
+    # No api/ of its own: the venv's editable install of this checkout would answer.
+    with pytest.raises(SystemExit, match="not the tree's own code"):
+        _tree(tmp_path).check_imports_own_code()
