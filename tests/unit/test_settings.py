@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import pytest
@@ -216,3 +217,11 @@ def test_pool_timeouts_are_seconds_above_zero_and_at_most_a_minute(name: str) ->
     for value in ("0", "-1", "60.5", "nan", "inf", "soon"):
         with pytest.raises(SettingsError, match=rf"^{name} must be a number of seconds"):
             from_env(**{name: value})
+
+
+def test_hashing_threads_default_to_the_cores_shared_among_the_worker_processes() -> None:
+    cores = os.cpu_count() or 1
+    assert from_env(WEB_CONCURRENCY="1").hash_workers == cores
+    assert from_env().hash_workers == max(cores // 2, 1)
+    assert from_env(WEB_CONCURRENCY=str(cores * 4)).hash_workers == 1
+    assert from_env(WEB_CONCURRENCY="1", HASH_WORKERS="3").hash_workers == 3
