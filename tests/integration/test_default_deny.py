@@ -7,8 +7,8 @@ import uuid
 
 from api import create_app
 from api.settings import Settings
+from tests.anonymous_routes import ANONYMOUS
 from tests.integration.conftest import Harness
-from tests.unit.test_default_deny import ANONYMOUS
 
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?[^<>]+>")
 

@@ -9,19 +9,7 @@ import pytest
 from api import AuthApp, create_app
 from api.security.guards import is_guarded, is_public
 from api.settings import Settings
-
-# Anonymous by design. auth.refresh is also exempt from the access-token guard,
-# because it authenticates with a refresh token itself (see test_default_deny in
-# tests/integration: it still answers token_missing without one).
-ANONYMOUS = {
-    "auth.register",
-    "auth.login",
-    "ops.healthz",
-    "ops.readyz",
-    "ops.openapi",
-    "ops.metrics",
-}
-REFRESH = "auth.refresh"
+from tests.anonymous_routes import ANONYMOUS, REFRESH
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,12 @@
+"""The endpoints anyone may call without a token: what the default-deny tests hold the app to."""
+
+ANONYMOUS = {
+    "auth.register",
+    "auth.login",
+    "ops.healthz",
+    "ops.readyz",
+    "ops.openapi",
+    "ops.metrics",
+}
+# Public too, because it authenticates with a refresh token itself.
+REFRESH = "auth.refresh"
