@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flask import current_app
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.maintenance.schedule import PurgeSchedule
@@ -28,7 +27,7 @@ from api.security.verifier import TokenVerifier
 from api.settings import Settings
 from db.engine import UnitOfWork, create_engine, create_session_factory
 from db.limits import RateLimitStore
-from db.redis_pool import create_redis
+from db.redis_pool import RedisClient, close_redis, create_redis, prepare_redis
 from db.revocation import RevocationStore
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class Runtime:
 
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     revocations: RevocationStore
     rate_limits: RateLimits
     verifier: TokenVerifier
@@ -71,7 +70,9 @@ class Runtime:
             pool_size=settings.redis_pool_size,
             timeout=settings.redis_timeout,
             client_name=settings.db_application_name,
+            cluster=settings.redis_cluster,
         )
+        await prepare_redis(self.redis)
         self.revocations = RevocationStore(self.redis)
         self.verifier = TokenVerifier(settings, self.revocations)
         self.rate_limits = RateLimits(RateLimitStore(self.redis), settings)
@@ -86,8 +87,7 @@ class Runtime:
             await self.purge_schedule.stop()
             self.purge_schedule = None
         self.loop = None
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
+        await close_redis(self.redis)
         await self.engine.dispose()
         self.passwords.close()
 

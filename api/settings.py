@@ -42,6 +42,7 @@ class Settings:
     cookie_secure: bool = True
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
     jwt_algorithm: str = "HS256"
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -91,6 +92,7 @@ class Settings:
             cookie_secure=_cookie_secure(env, app_env),
             database_url=database_url_from_env(environ),
             redis_url=validate_redis_url(env.text("REDIS_URL", cls.redis_url)),
+            redis_cluster=env.flag("REDIS_CLUSTER", cls.redis_cluster),
             jwt_secret_key=_secret(env),
             jwt_algorithm=env.choice("JWT_ALGORITHM", "HS256", ALGORITHMS),
             jwt_issuer=env.optional("JWT_ISSUER"),
@@ -128,6 +130,8 @@ class Settings:
                 "IPV6_RATE_LIMIT_PREFIX", cls.ipv6_rate_limit_prefix, 1, 128
             ),
         )
+        if settings.redis_cluster:
+            _check_cluster_url(settings.redis_url)
         if settings.refresh_token_ttl < settings.access_token_ttl:
             raise SettingsError(
                 "REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL "
@@ -213,6 +217,20 @@ def validate_redis_url(url: str) -> str:
     if parts.scheme != "unix" and index and not index.isdigit():
         raise SettingsError(f"REDIS_URL's database index must be a number; got {index!r}.")
     return url
+
+
+def _check_cluster_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        raise SettingsError(
+            "REDIS_CLUSTER=true needs REDIS_URL to name a cluster node over TCP, e.g. "
+            "redis://10.0.0.1:6379/0; got a unix:// URL."
+        )
+    if parts.path.strip("/") not in ("", "0"):
+        raise SettingsError(
+            "REDIS_CLUSTER=true needs database 0 in REDIS_URL (a cluster has no other); "
+            f"got {parts.path.strip('/')!r}."
+        )
 
 
 class _Env:

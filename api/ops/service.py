@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.redis_pool import RedisClient
 
 CHECK_TIMEOUT = 2.0
 
@@ -20,7 +21,7 @@ async def _postgres_ok(engine: AsyncEngine) -> bool:
     return True
 
 
-async def _redis_ok(redis: Redis) -> bool:
+async def _redis_ok(redis: RedisClient) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
             return bool(await redis.ping())
@@ -28,7 +29,7 @@ async def _redis_ok(redis: Redis) -> bool:
         return False
 
 
-async def readiness(engine: AsyncEngine, redis: Redis) -> dict[str, str]:
+async def readiness(engine: AsyncEngine, redis: RedisClient) -> dict[str, str]:
     """The state of each backing service: "ok" or "unavailable"."""
     postgres, redis_state = await asyncio.gather(_postgres_ok(engine), _redis_ok(redis))
     return {

@@ -37,6 +37,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "COOKIE_SECURE": str(settings.cookie_secure).lower(),
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
+        "REDIS_CLUSTER": str(settings.redis_cluster).lower(),
         "JWT_SECRET_KEY": settings.jwt_secret_key,
         "ACCESS_TOKEN_TTL": str(settings.access_token_ttl),
         "REFRESH_TOKEN_TTL": str(settings.refresh_token_ttl),
