@@ -63,6 +63,7 @@ class Runtime:
             pool_size=settings.db_pool_size,
             pool_timeout=settings.db_pool_timeout,
             application_name=settings.db_application_name,
+            statement_cache_size=settings.database_statement_cache_size,
         )
         self.session_factory = create_session_factory(self.engine)
         self.redis = create_redis(

@@ -58,6 +58,7 @@ class Settings:
     hash_workers: int = DEFAULT_HASH_WORKERS
     hash_queue_max: int = HASH_QUEUE_PER_WORKER * DEFAULT_HASH_WORKERS
     db_pool_size: int = 10
+    database_statement_cache_size: int = 100
     db_pool_timeout: float = 5.0
     db_application_name: str = "auth-api"
     redis_pool_size: int = 20
@@ -113,6 +114,9 @@ class Settings:
             hash_workers=hash_workers,
             hash_queue_max=env.integer("HASH_QUEUE_MAX", HASH_QUEUE_PER_WORKER * hash_workers, 1),
             db_pool_size=env.integer("DB_POOL_SIZE", cls.db_pool_size, 1),
+            database_statement_cache_size=env.integer(
+                "DATABASE_STATEMENT_CACHE_SIZE", cls.database_statement_cache_size, 0
+            ),
             db_application_name=env.text("DB_APPLICATION_NAME", cls.db_application_name),
             redis_pool_size=env.integer("REDIS_POOL_SIZE", cls.redis_pool_size, 1),
             request_threads=env.integer("REQUEST_THREADS", cls.request_threads, 1),

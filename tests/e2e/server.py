@@ -47,6 +47,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HASH_WORKERS": str(settings.hash_workers),
         "HASH_QUEUE_MAX": str(settings.hash_queue_max),
         "DB_POOL_SIZE": str(settings.db_pool_size),
+        "DATABASE_STATEMENT_CACHE_SIZE": str(settings.database_statement_cache_size),
         "REDIS_POOL_SIZE": str(settings.redis_pool_size),
         "DB_APPLICATION_NAME": settings.db_application_name,
         "MAX_BODY_BYTES": str(settings.max_body_bytes),
