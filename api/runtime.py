@@ -20,6 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.draining import Draining
 from api.maintenance.schedule import PurgeSchedule
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
@@ -53,6 +54,7 @@ class Runtime:
             queue_max=settings.hash_queue_max,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.draining = Draining()
         self.purge_schedule: PurgeSchedule | None = None
 
     async def start(self) -> None:

@@ -65,6 +65,7 @@ class AsgiApp:
                     logger.exception("worker start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                self.runtime.draining.watch_signals(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()

@@ -37,12 +37,14 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @public
 @documented(
-    "Readiness: Postgres and Redis answer",
+    "Readiness: Postgres and Redis answer, and the host is not draining",
     response=ReadyResponse,
     errors=[("service_unavailable", 503)],
 )
 async def readyz() -> Response:
     rt = runtime()
+    if rt.draining.active:
+        raise NotReady({"worker": "draining"})
     checks = await readiness(rt.engine, rt.redis)
     if any(state != "ok" for state in checks.values()):
         raise NotReady(checks)
