@@ -9,7 +9,7 @@ import pytest
 
 from scripts.faults import Options, run
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 
 async def test_redis_and_postgres_outages_under_load_break_no_promise(database_url: str) -> None:

@@ -45,6 +45,8 @@ from tests.integration.test_register import (  # noqa: F401
 )
 from tests.pgbouncer import OwnPgBouncer
 
+pytestmark = pytest.mark.heavy
+
 PASSWORD = "a long enough passphrase"
 USERS = 12
 

@@ -52,6 +52,8 @@ from tests.redis_cluster import OwnRedisCluster
 
 # Error replies that would mean a command left its slot (CROSSSLOT) or was sent to the
 # wrong node and redirected (MOVED, ASK): the client hides redirects, the nodes count them.
+pytestmark = pytest.mark.heavy
+
 SLOT_ERRORS = ("CROSSSLOT", "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")
 
 
