@@ -232,8 +232,10 @@ class NotReady(ServiceUnavailable):
     """Readiness failed; the body says which backing service did not answer."""
 
     def __init__(self, checks: dict[str, str]) -> None:
-        failed = ", ".join(name for name, state in sorted(checks.items()) if state != "ok")
-        super().__init__(f"Not ready: {failed} unavailable.")
+        failed = ", ".join(
+            f"{name} {state}" for name, state in sorted(checks.items()) if state != "ok"
+        )
+        super().__init__(f"Not ready: {failed}.")
         self.checks = checks
 
     def extra(self) -> dict[str, Any]:

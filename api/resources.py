@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth.device_sessions import DeviceSessionService
 from api.auth.rotation import Rotation
 from api.auth.service import AuthService
 from api.clock import Clock, utc_now
+from api.draining import Draining
 from api.me.service import AccountService
 from api.ops.service import OpsService
 from api.security.passwords import Passwords
@@ -21,7 +21,7 @@ from api.session_ending import SessionEnding
 from api.settings import Settings
 from db.engine import Database, create_engine
 from db.rate_limit_store import RateLimitStore
-from db.redis_pool import create_redis
+from db.redis_pool import RedisClient, close_redis, create_redis
 from db.revocation_store import RevocationStore
 
 
@@ -39,7 +39,7 @@ class Services:
 class Resources:
     settings: Settings
     engine: AsyncEngine
-    redis: Redis
+    redis: RedisClient
     database: Database
     passwords: Passwords
     revocations: RevocationStore
@@ -48,14 +48,17 @@ class Resources:
 
     async def close(self) -> None:
         """Close the pools and the hashing threads."""
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
+        await close_redis(self.redis)
         await self.engine.dispose()
         self.passwords.close()
 
 
 def open_resources(
-    settings: Settings, *, bind: AsyncConnection | None = None, clock: Clock = utc_now
+    settings: Settings,
+    draining: Draining,
+    *,
+    bind: AsyncConnection | None = None,
+    clock: Clock = utc_now,
 ) -> Resources:
     """Open the pools (on the running loop) and build everything on them.
 
@@ -66,14 +69,22 @@ def open_resources(
         pool_size=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout,
         application_name=settings.db_application_name,
+        statement_cache_size=settings.database_statement_cache_size,
     )
     redis = create_redis(
         settings.redis_url,
         pool_size=settings.redis_pool_size,
         timeout=settings.redis_timeout,
         client_name=settings.db_application_name,
+        cluster=settings.redis_cluster,
     )
-    database = Database.on_connection(bind) if bind is not None else Database.on_engine(engine)
+    database = (
+        Database.on_connection(bind)
+        if bind is not None
+        else Database.on_engine(
+            engine, pooled_transactions=settings.database_statement_cache_size == 0
+        )
+    )
     passwords = Passwords(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
@@ -90,7 +101,7 @@ def open_resources(
         ),
         sessions=DeviceSessionService(database, ending, clock),
         account=AccountService(database, passwords, limits, ending, settings),
-        ops=OpsService(engine, redis),
+        ops=OpsService(engine, redis, draining),
     )
     return Resources(
         settings=settings,

@@ -20,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
 from api.clock import Clock, utc_now
+from api.draining import Draining
 from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
 from api.settings import Settings
+from db.redis_pool import prepare_redis
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.draining = Draining()
         self._resources: Resources | None = None
         self._purge_schedule: PurgeSchedule | None = None
 
@@ -55,8 +58,9 @@ class Runtime:
         `bind` and `clock` are for tests: every Postgres statement inside a transaction the
         test owns, and a clock it can move.
         """
-        resources = open_resources(self.settings, bind=bind, clock=clock)
+        resources = open_resources(self.settings, self.draining, bind=bind, clock=clock)
         self._resources = resources
+        await prepare_redis(resources.redis)
         if self.settings.session_purge_interval:
             self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)
             self._purge_schedule.start()

@@ -11,6 +11,7 @@ request threads, no thread hops. A lane that ignores a body still had it consume
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -63,6 +64,7 @@ class AsgiApp:
                     logger.exception("worker start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                self.runtime.draining.watch_signals(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()

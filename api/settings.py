@@ -41,6 +41,7 @@ class Settings:
     cookie_secure: bool
     database_url: str
     redis_url: str
+    redis_cluster: bool
     jwt_algorithm: str
     jwt_issuer: str | None
     jwt_audience: str | None
@@ -55,6 +56,7 @@ class Settings:
     argon2_parallelism: int
     hash_workers: int
     hash_queue_max: int
+    database_statement_cache_size: int
     db_pool_size: int
     db_pool_timeout: float
     redis_pool_size: int

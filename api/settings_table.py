@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from api.settings_parsers import (
     HOW_TO_MAKE_A_KEY,
@@ -151,6 +152,23 @@ def secure_cookies_in_production(settings: Settings) -> None:
         )
 
 
+def cluster_node_url(settings: Settings) -> None:
+    """A Redis Cluster is reached over TCP, and has no database but 0."""
+    if not settings.redis_cluster:
+        return
+    parts = urlsplit(settings.redis_url)
+    if parts.scheme == "unix":
+        raise SettingsError(
+            "REDIS_CLUSTER=true needs REDIS_URL to name a cluster node over TCP, e.g. "
+            "redis://10.0.0.1:6379/0; got a unix:// URL."
+        )
+    if parts.path.strip("/") not in ("", "0"):
+        raise SettingsError(
+            "REDIS_CLUSTER=true needs database 0 in REDIS_URL (a cluster has no other); "
+            f"got {parts.path.strip('/')!r}."
+        )
+
+
 # Adding a setting: one row here, plus a field of the same name in lower case on
 # `Settings` (api/settings.py). Parsing, validation, the README's table
 # (`python -m scripts.readme_settings`) and the e2e server's environment follow from it.
@@ -200,6 +218,16 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         RedisUrl(),
         DEFAULT_REDIS_URL,
         "`redis://`, `rediss://` or `unix://`, with a database index",
+    ),
+    Setting(
+        "REDIS_CLUSTER",
+        Flag(),
+        "false",
+        "`true`: `REDIS_URL` names one node of a Redis Cluster (database 0, over TCP), the "
+        "others are discovered; revocation, rate limits and `/readyz` all use the cluster. "
+        "`REDIS_POOL_SIZE` then caps the commands in flight per worker, so at most that many "
+        "connections per node (see [docs/scaling.md](docs/scaling.md))",
+        check=cluster_node_url,
     ),
     Setting("JWT_ALGORITHM", OneOf(ALGORITHMS), "HS256", "the only signing algorithm accepted"),
     Setting("JWT_ISSUER", Text(), None, "added to tokens as `iss` and required from them when set"),
@@ -274,6 +302,16 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "password checks that may wait for a hashing thread, per worker process (about a "
         "second of work at the default argon2 cost); more are answered at once with "
         "`503 service_unavailable` and `Retry-After: 2`",
+    ),
+    Setting(
+        "DATABASE_STATEMENT_CACHE_SIZE",
+        Whole(0),
+        "100",
+        "prepared statements asyncpg (and SQLAlchemy over it) keep per connection; `0` behind "
+        "a pooler in transaction mode such as PgBouncer before 1.21, which also gives every "
+        "statement a unique name and runs single reads and writes inside a transaction (two "
+        "more round trips each; outside one a pooler may split a statement across server "
+        "connections) (see Deploying)",
     ),
     Setting(
         "DB_POOL_SIZE",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
@@ -19,22 +21,46 @@ from db.sessions import SessionOpener
 from db.unit_of_work import UnitOfWork
 from db.users import UserReader
 
+ASYNCPG_STATEMENT_CACHE_SIZE = 100
+
 
 def create_engine(
-    url: str, *, pool_size: int, pool_timeout: float, application_name: str
+    url: str,
+    *,
+    pool_size: int,
+    pool_timeout: float,
+    application_name: str,
+    statement_cache_size: int = ASYNCPG_STATEMENT_CACHE_SIZE,
 ) -> AsyncEngine:
-    """An engine whose pool never grows past `pool_size` connections."""
+    """An engine whose pool never grows past `pool_size` connections.
+
+    `statement_cache_size=0` is for a pooler in transaction mode (PgBouncer before 1.21):
+    each transaction may run on another server connection, where a statement prepared on
+    the last one is unknown, or one of the same name already exists.
+    """
+    connect_args: dict[str, Any] = {
+        "server_settings": {"application_name": application_name},
+        "timeout": pool_timeout,
+        # asyncpg's cache, then SQLAlchemy's own over it.
+        "statement_cache_size": statement_cache_size,
+        "prepared_statement_cache_size": statement_cache_size,
+    }
+    if statement_cache_size == 0:
+        # asyncpg numbers its statements per connection; behind a pooler two client
+        # connections would prepare the same name on one server connection.
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
-        connect_args={
-            "server_settings": {"application_name": application_name},
-            "timeout": pool_timeout,
-        },
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def create_session_factory(
@@ -73,8 +99,15 @@ class Database:
         self._connect = connect
 
     @classmethod
-    def on_engine(cls, engine: AsyncEngine) -> Database:
-        """The database of a served worker: single statements run on autocommit connections."""
+    def on_engine(cls, engine: AsyncEngine, *, pooled_transactions: bool = False) -> Database:
+        """The database of a served worker: single statements on autocommit connections.
+
+        `pooled_transactions`: behind a pooler in transaction mode (PgBouncer), outside a
+        transaction each message of a statement may reach another server connection, where
+        the statement it prepared does not exist: single statements then run in one.
+        """
+        if pooled_transactions:
+            return cls(create_session_factory(engine), engine.begin)
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(create_session_factory(engine), autocommit.connect)
 

@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from db.redis_pool import UNAVAILABLE
+from db.redis_pool import UNAVAILABLE, RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -105,15 +105,45 @@ class _LocalReservations:
         }
 
 
-class RateLimitStore:
-    def __init__(self, redis: Redis) -> None:
-        shared = RedisStorage(
-            "async+redis://",
+class _ClusterStorage(RedisClusterStorage):
+    """limits' cluster storage over the worker's own cluster client.
+
+    Left to itself it would open a client of its own, with its own connections to every
+    node, that nothing closes. Its sliding-window keys share a hash tag ("{...}"), so
+    its Lua scripts stay inside one slot.
+    """
+
+    def __init__(self, client: RedisCluster) -> None:
+        self._client = client
+        super().__init__(
+            # Parsed for the nodes use_cluster() would dial; configure_bridge() dials none.
+            "async+redis+cluster://localhost:6379",
             implementation="redispy",
-            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             wrap_exceptions=True,
             key_prefix=KEY_PREFIX,
         )
+
+    def configure_bridge(self) -> None:
+        # In place of use_cluster(), which would build the second client.
+        self.bridge.storage = self._client  # type: ignore[attr-defined]
+        self.bridge.connection_getter = lambda _readonly: self._client  # type: ignore[attr-defined]
+
+
+def _shared_storage(redis: RedisClient) -> RedisStorage:
+    if isinstance(redis, RedisCluster):
+        return _ClusterStorage(redis)
+    return RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        wrap_exceptions=True,
+        key_prefix=KEY_PREFIX,
+    )
+
+
+class RateLimitStore:
+    def __init__(self, redis: RedisClient) -> None:
+        shared = _shared_storage(redis)
         self._shared = SlidingWindowCounterRateLimiter(shared)
         self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._redis = redis

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 
-from redis.asyncio import Redis
-
-from db.redis_pool import redis_errors
+from db.redis_pool import RedisClient, redis_errors
 
 
 def _jti_key(user_id: str, jti: str) -> str:
@@ -31,7 +29,7 @@ def _ttl(seconds: float) -> int:
 
 
 class RevocationStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def is_revoked(self, user_id: str, session_id: str, jti: str, issued_at: float) -> bool:

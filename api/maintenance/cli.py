@@ -42,6 +42,7 @@ async def _purge_once(settings: Settings) -> PurgeReport:
         pool_size=1,
         pool_timeout=settings.db_pool_timeout,
         application_name=f"{settings.db_application_name}-purge",
+        statement_cache_size=settings.database_statement_cache_size,
     )
     factory = create_session_factory(engine)
     try:

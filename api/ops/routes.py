@@ -36,7 +36,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @public
 @documented(
-    "Readiness: Postgres and Redis answer",
+    "Readiness: Postgres and Redis answer, and the host is not draining",
     response=ReadyResponse,
     errors=[("service_unavailable", 503)],
 )

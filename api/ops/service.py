@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.draining import Draining
+from db.redis_pool import RedisClient
 
 CHECK_TIMEOUT = 2.0
 
@@ -14,12 +16,16 @@ CHECK_TIMEOUT = 2.0
 class OpsService:
     """Built once per worker with the pools it checks."""
 
-    def __init__(self, engine: AsyncEngine, redis: Redis) -> None:
+    def __init__(self, engine: AsyncEngine, redis: RedisClient, draining: Draining) -> None:
         self._engine = engine
         self._redis = redis
+        self._draining = draining
 
     async def readiness(self) -> dict[str, str]:
-        """The state of each backing service: "ok" or "unavailable"."""
+        """The state of each backing service ("ok" or "unavailable"); a draining worker is not
+        ready, whatever they say, so a load balancer stops sending while requests finish."""
+        if self._draining.active:
+            return {"worker": "draining"}
         postgres, redis = await asyncio.gather(self._postgres_ok(), self._redis_ok())
         return {
             "postgres": "ok" if postgres else "unavailable",

@@ -51,6 +51,17 @@ def test_redis_url_with_other_scheme_or_non_numeric_index_is_rejected(url: str) 
         from_env(REDIS_URL=url)
 
 
+def test_redis_cluster_is_off_unless_asked_for() -> None:
+    assert not from_env().redis_cluster
+    assert from_env(REDIS_CLUSTER="true", REDIS_URL="redis://10.0.0.1:7000/0").redis_cluster
+
+
+@pytest.mark.parametrize("url", ["redis://10.0.0.1:7000/3", "unix:///run/redis.sock"])
+def test_redis_cluster_refuses_a_database_index_or_a_socket(url: str) -> None:
+    with pytest.raises(SettingsError, match="REDIS_CLUSTER"):
+        from_env(REDIS_CLUSTER="true", REDIS_URL=url)
+
+
 @pytest.mark.parametrize("app_env", ENVIRONMENTS)
 @pytest.mark.parametrize("secret", [None, "", secrets.token_urlsafe(48)[:31]])
 def test_missing_or_short_secret_refuses_to_start_in_every_environment(

@@ -42,7 +42,8 @@ def another_value(row: Setting[Any], value: Any) -> Any:
         case PostgresUrl():
             return value + "_other"
         case RedisUrl():
-            return "redis://127.0.0.1:6379/9"
+            # Database 0: a cluster (REDIS_CLUSTER flipped on too) has no other.
+            return "redis://127.0.0.2:6380/0"
         case SigningKey():
             return secrets.token_urlsafe(48)
         case Text():

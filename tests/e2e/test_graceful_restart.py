@@ -1,0 +1,114 @@
+"""Graceful restarts of the real 2-worker server: after SIGTERM, a request already in flight
+completes, /readyz answers 503 to whatever it still serves, the pools close and the
+master exits 0; also when every process gets the signal (systemd's control-group kill)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import uuid
+from dataclasses import replace
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from api.settings import Settings
+from tests.e2e.conftest import PASSWORD, Users
+from tests.e2e.raw_http import Connection, head
+from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
+
+pytestmark = pytest.mark.e2e
+
+# Long enough for every worker to see the master's shutdown event (polled every 0.1 s),
+# well inside Hypercorn's graceful_timeout (3 s).
+DRAIN_STARTED = 0.6
+
+
+def _signal_every_process(server: Server) -> None:
+    pids = server.worker_pids()
+    assert len(pids) == 2, pids
+    for pid in [server.process.pid, *pids]:
+        os.kill(pid, signal.SIGTERM)
+
+
+def _signal_master(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+
+
+async def _connections_named(name: str, pg: asyncpg.Connection, redis_url: str) -> tuple[int, int]:
+    postgres = await pg.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name
+    )
+    redis = Redis.from_url(redis_url)
+    try:
+        clients = await redis.client_list()
+    finally:
+        await redis.aclose()
+    return int(postgres), sum(1 for c in clients if c.get("name") == name)
+
+
+@pytest.mark.parametrize("send_sigterm", [_signal_master, _signal_every_process])
+async def test_a_login_in_flight_at_sigterm_completes_and_the_server_exits_zero(
+    send_sigterm: object,
+    e2e_settings: Settings,
+    users: Users,
+    pg: asyncpg.Connection,
+    redis_url: str,
+) -> None:
+    name = f"auth-api-drain-{uuid.uuid4().hex[:8]}"
+    server = Server(settings_env(replace(e2e_settings, db_application_name=name)), workers=2)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            email = await users.register(http)
+            assert (await http.get("/readyz")).status_code == 200  # pools open in a worker
+        body = json.dumps({"email": email, "password": PASSWORD}).encode()
+        conn = await Connection.open(server.url)
+        await conn.send(
+            head("POST", "/auth/login", "Content-Type: application/json",
+                 f"Content-Length: {len(body)}") + body[:10]
+        )  # fmt: skip
+        await asyncio.sleep(0.3)
+        send_sigterm(server)  # type: ignore[operator]
+        await asyncio.sleep(DRAIN_STARTED)
+        assert await conn.send(body[10:])
+        response = await conn.response()
+        await conn.close()
+        exit_code = await asyncio.to_thread(server.process.wait, 15)
+    finally:
+        output = server.stop()
+    open_after = await _connections_named(name, pg, redis_url)
+    print(f"\nlogin in flight at SIGTERM: {response.status}; exit code {exit_code}; "
+          f"connections left (postgres, redis): {open_after}")  # fmt: skip
+    assert response.status == 200, response.body
+    assert "access_token" in json.loads(response.body)
+    assert exit_code == 0, output
+    assert open_after == (0, 0)
+    assert not [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]
+
+
+async def test_readyz_answers_503_once_draining_begins(e2e_settings: Settings) -> None:
+    server = Server(settings_env(e2e_settings), workers=2)
+    try:
+        conn = await Connection.open(server.url)
+        # A readiness probe whose body is still on its way when the signal comes.
+        await conn.send(head("GET", "/readyz", "Content-Length: 2"))
+        await asyncio.sleep(0.3)
+        _signal_master(server)
+        await asyncio.sleep(DRAIN_STARTED)
+        assert await conn.send(b"{}")
+        response = await conn.response()
+        await conn.close()
+        exit_code = await asyncio.to_thread(server.process.wait, 15)
+    finally:
+        server.stop()
+    problem = json.loads(response.body)
+    print(f"\n/readyz while draining: {response.status} {problem.get('detail')}")
+    assert response.status == 503
+    assert problem["code"] == "service_unavailable"
+    assert problem["checks"] == {"worker": "draining"}
+    assert response.headers["retry-after"] == "5"
+    assert exit_code == 0
