@@ -61,7 +61,6 @@ class Settings:
     db_pool_timeout: float
     redis_pool_size: int
     redis_timeout: float
-    request_threads: int
     db_application_name: str
     log_level: str
     rate_limits_enabled: bool

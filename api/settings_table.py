@@ -341,12 +341,6 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "process instead)",
     ),
     Setting(
-        "REQUEST_THREADS",
-        Whole(1),
-        "8",
-        "Flask request threads per worker (more threads mean more GIL contention, measured)",
-    ),
-    Setting(
         "DB_APPLICATION_NAME",
         Text(),
         "auth-api",

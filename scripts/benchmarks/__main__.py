@@ -483,8 +483,13 @@ def main() -> None:
     current = current_tree(args.port, settings.database_url, APP_NAME)
     trees = [current]
     if args.baseline_tree is not None:
+        # A name of its own: both trees' servers run side by side, and each tree's
+        # connections are counted by name.
         baseline = baseline_tree(
-            args.baseline_tree.resolve(), args.port + 1, settings.database_url, APP_NAME
+            args.baseline_tree.resolve(),
+            args.port + 1,
+            settings.database_url,
+            APP_NAME + "-baseline",
         )
         trees.insert(0, baseline)
     current.check_imports_own_code()
