@@ -92,8 +92,8 @@ def open_resources(
         workers=settings.hash_workers,
         queue_max=settings.hash_queue_max,
     )
-    revocations = RevocationStore(redis)
-    limits = RateLimits(RateLimitStore(redis), settings)
+    revocations = RevocationStore(redis, settings.redis_key_prefix)
+    limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     services = Services(
         auth=AuthService(

@@ -41,6 +41,7 @@ class Settings:
     cookie_secure: bool
     database_url: str
     redis_url: str
+    redis_key_prefix: str
     redis_cluster: bool
     jwt_algorithm: str
     jwt_issuer: str | None

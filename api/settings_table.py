@@ -169,6 +169,16 @@ def cluster_node_url(settings: Settings) -> None:
         )
 
 
+def hash_tags_intact(settings: Settings) -> None:
+    """The key prefix must not carry braces: Redis Cluster would read them as a hash tag."""
+    prefix = settings.redis_key_prefix
+    if "{" in prefix or "}" in prefix or any(c.isspace() for c in prefix) or len(prefix) > 64:
+        raise SettingsError(
+            "REDIS_KEY_PREFIX must be at most 64 characters without braces or spaces "
+            f"(braces would move every key to one Redis Cluster slot); got {prefix!r}."
+        )
+
+
 # Adding a setting: one row here, plus a field of the same name in lower case on
 # `Settings` (api/settings.py). Parsing, validation, the README's table
 # (`python -m scripts.readme_settings`) and the e2e server's environment follow from it.
@@ -218,6 +228,14 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         RedisUrl(),
         DEFAULT_REDIS_URL,
         "`redis://`, `rediss://` or `unix://`, with a database index",
+    ),
+    Setting(
+        "REDIS_KEY_PREFIX",
+        Text(),
+        Derived(lambda _above, _environ: "", "empty"),
+        "put before every Redis key of the service, so several deployments (or test runs) can "
+        "share one Redis; e.g. `auth-staging:`",
+        check=hash_tags_intact,
     ),
     Setting(
         "REDIS_CLUSTER",

@@ -69,8 +69,8 @@ class Reservation:
     local: bool = False
 
 
-def _reservation_key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
-    return ":".join((KEY_PREFIX, "reserved", *identifiers, str(item.get_expiry())))
+def _reservation_key(prefix: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
+    return prefix + ":".join((KEY_PREFIX, "reserved", *identifiers, str(item.get_expiry())))
 
 
 def _retry_after(seconds: float) -> int:
@@ -113,14 +113,14 @@ class _ClusterStorage(RedisClusterStorage):
     its Lua scripts stay inside one slot.
     """
 
-    def __init__(self, client: RedisCluster) -> None:
+    def __init__(self, client: RedisCluster, key_prefix: str) -> None:
         self._client = client
         super().__init__(
             # Parsed for the nodes use_cluster() would dial; configure_bridge() dials none.
             "async+redis+cluster://localhost:6379",
             implementation="redispy",
             wrap_exceptions=True,
-            key_prefix=KEY_PREFIX,
+            key_prefix=key_prefix,
         )
 
     def configure_bridge(self) -> None:
@@ -129,21 +129,24 @@ class _ClusterStorage(RedisClusterStorage):
         self.bridge.connection_getter = lambda _readonly: self._client  # type: ignore[attr-defined]
 
 
-def _shared_storage(redis: RedisClient) -> RedisStorage:
+def _shared_storage(redis: RedisClient, key_prefix: str) -> RedisStorage:
     if isinstance(redis, RedisCluster):
-        return _ClusterStorage(redis)
+        return _ClusterStorage(redis, key_prefix)
     return RedisStorage(
         "async+redis://",
         implementation="redispy",
         connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         wrap_exceptions=True,
-        key_prefix=KEY_PREFIX,
+        key_prefix=key_prefix,
     )
 
 
 class RateLimitStore:
-    def __init__(self, redis: RedisClient) -> None:
-        shared = _shared_storage(redis)
+    def __init__(self, redis: RedisClient, key_prefix: str = "") -> None:
+        """Counters under `key_prefix` (REDIS_KEY_PREFIX: several deployments or test runs
+        sharing one Redis)."""
+        self._prefix = key_prefix
+        shared = _shared_storage(redis, key_prefix + KEY_PREFIX)
         self._shared = SlidingWindowCounterRateLimiter(shared)
         self._local = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._redis = redis
@@ -173,7 +176,7 @@ class RateLimitStore:
 
     async def reserve(self, item: RateLimitItem, *identifiers: str) -> Reservation:
         """Take one of the limit's attempts atomically; the verdict says whether one was free."""
-        key = _reservation_key(item, identifiers)
+        key = _reservation_key(self._prefix, item, identifiers)
         reservation_id = uuid.uuid4().hex
         window = item.get_expiry()
         try:

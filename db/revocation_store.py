@@ -11,26 +11,28 @@ import math
 from db.redis_pool import RedisClient, redis_errors
 
 
-def _jti_key(user_id: str, jti: str) -> str:
-    return f"rv:{{{user_id}}}:jti:{jti}"
-
-
-def _session_key(user_id: str, session_id: str) -> str:
-    return f"rv:{{{user_id}}}:sid:{session_id}"
-
-
-def _before_key(user_id: str) -> str:
-    return f"rv:{{{user_id}}}:before"
-
-
 def _ttl(seconds: float) -> int:
     # A key must outlive what it covers, never the reverse: round up.
     return max(math.ceil(seconds), 1)
 
 
 class RevocationStore:
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, key_prefix: str = "") -> None:
         self._redis = redis
+        self._prefix = key_prefix
+
+    def user_keys(self, user_id: str) -> str:
+        """The pattern every revocation key of the user matches (for SCAN)."""
+        return f"{self._prefix}rv:{{{user_id}}}:*"
+
+    def _jti_key(self, user_id: str, jti: str) -> str:
+        return f"{self._prefix}rv:{{{user_id}}}:jti:{jti}"
+
+    def _session_key(self, user_id: str, session_id: str) -> str:
+        return f"{self._prefix}rv:{{{user_id}}}:sid:{session_id}"
+
+    def _before_key(self, user_id: str) -> str:
+        return f"{self._prefix}rv:{{{user_id}}}:before"
 
     async def is_revoked(self, user_id: str, session_id: str, jti: str, issued_at: float) -> bool:
         """Whether this token, its session, or everything of its user issued by then is revoked.
@@ -39,9 +41,9 @@ class RevocationStore:
             StoreUnavailable: Redis did not answer.
         """
         keys = (
-            _jti_key(user_id, jti),
-            _session_key(user_id, session_id),
-            _before_key(user_id),
+            self._jti_key(user_id, jti),
+            self._session_key(user_id, session_id),
+            self._before_key(user_id),
         )
         async with redis_errors():
             token_mark, session_mark, before = await self._redis.mget(keys)
@@ -54,7 +56,7 @@ class RevocationStore:
         if remaining <= 0:
             return
         async with redis_errors():
-            await self._redis.set(_jti_key(user_id, jti), "1", ex=_ttl(remaining))
+            await self._redis.set(self._jti_key(user_id, jti), "1", ex=_ttl(remaining))
 
     async def revoke_sessions(self, user_id: str, session_ids: list[str], remaining: float) -> None:
         """Revoke sessions, each mark kept as long as their longest refresh token lives."""
@@ -62,10 +64,10 @@ class RevocationStore:
             return
         async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
             for session_id in session_ids:
-                pipe.set(_session_key(user_id, session_id), "1", ex=_ttl(remaining))
+                pipe.set(self._session_key(user_id, session_id), "1", ex=_ttl(remaining))
             await pipe.execute()
 
     async def revoke_issued_before(self, user_id: str, moment: float, remaining: float) -> None:
         """Revoke every token of the user issued at or before `moment` (a Unix time)."""
         async with redis_errors():
-            await self._redis.set(_before_key(user_id), repr(moment), ex=_ttl(remaining))
+            await self._redis.set(self._before_key(user_id), repr(moment), ex=_ttl(remaining))

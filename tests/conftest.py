@@ -6,8 +6,10 @@ import os
 import secrets
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -102,4 +104,14 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_pool_size=5,
         # Tests of the limits switch them on; the rest register and log in freely.
         rate_limits_enabled=False,
+        # Every key of this run under its own prefix: runs sharing one Redis can't meet,
+        # and cleaning up deletes this run's keys only.
+        redis_key_prefix=f"test-{uuid.uuid4().hex[:12]}:",
     )
+
+
+async def forget_redis_keys(redis: Any, prefix: str) -> None:
+    """Delete every key under `prefix` (a test run's own), in place of FLUSHDB."""
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+    if keys:
+        await redis.delete(*keys)

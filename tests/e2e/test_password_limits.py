@@ -13,19 +13,18 @@ import pytest
 from redis.asyncio import Redis
 
 from api.settings import Settings
+from tests.conftest import forget_redis_keys
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import Server, settings_env
 
 
 @pytest.fixture
-async def limit_keys(redis_url: str) -> AsyncIterator[None]:
+async def limit_keys(redis_url: str, settings: Settings) -> AsyncIterator[None]:
     """Removes the rate-limit counters the test's server left in Redis."""
     yield
     redis = Redis.from_url(redis_url)
     try:
-        keys = [k async for k in redis.scan_iter(match="rl:*")]
-        if keys:
-            await redis.delete(*keys)
+        await forget_redis_keys(redis, settings.redis_key_prefix + "rl:")
     finally:
         await redis.aclose()
 

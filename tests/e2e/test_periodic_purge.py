@@ -65,7 +65,12 @@ async def test_periodic_purge_deletes_an_old_revoked_session_and_its_refresh_sta
             )
             redis = Redis.from_url(redis_url)
             try:
-                marks = [k async for k in redis.scan_iter(match=f"rv:{{{user_id}}}:*")]
+                marks = [
+                    k
+                    async for k in redis.scan_iter(
+                        match=f"{e2e_settings.redis_key_prefix}rv:{{{user_id}}}:*"
+                    )
+                ]
                 assert marks
                 await redis.delete(*marks)
             finally:

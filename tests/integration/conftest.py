@@ -21,6 +21,7 @@ from api.runtime import Runtime
 from api.serving import AsgiApp
 from api.settings import Settings
 from db.emails import normalise_email
+from tests.conftest import forget_redis_keys
 
 
 @dataclass
@@ -87,7 +88,11 @@ async def make_harness(settings: Settings) -> AsyncIterator[HarnessFactory]:
                 replace(settings, **overrides), bind=connection, clock=clock
             )
             stack.push_async_callback(asgi.runtime.stop)
-            stack.push_async_callback(harness.resources.redis.flushdb)
+            stack.push_async_callback(
+                forget_redis_keys,
+                harness.resources.redis,
+                harness.resources.settings.redis_key_prefix,
+            )
             await stack.enter_async_context(harness.client)
             return harness
 
@@ -123,6 +128,8 @@ async def stop_harness(harness: Harness, *emails: str) -> None:
                 if user is not None:
                     await uow.users.delete(user)
             await uow.commit()
-        await harness.resources.redis.flushdb()
+        await forget_redis_keys(
+            harness.resources.redis, harness.resources.settings.redis_key_prefix
+        )
     finally:
         await harness.runtime.stop()

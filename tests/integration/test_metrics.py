@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from api.metrics import METHODS
 from api.settings import Settings
+from tests.conftest import forget_redis_keys
 from tests.integration.conftest import Harness, bearer, start_harness
 
 
@@ -77,7 +78,7 @@ async def test_metrics_count_rate_limit_hits(settings: Settings) -> None:
                 await harness.client.post("/auth/login", json={})
             after = await _metrics(harness)
     finally:
-        await harness.resources.redis.flushdb()
+        await forget_redis_keys(harness.resources.redis, settings.redis_key_prefix)
         await harness.runtime.stop()
     hits = sample(after, "auth_api_rate_limit_hits_total", limit="login_ip") - sample(
         before, "auth_api_rate_limit_hits_total", limit="login_ip"

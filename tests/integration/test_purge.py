@@ -210,7 +210,10 @@ async def test_refresh_of_a_purged_session_is_refused_even_without_its_redis_mar
                     await uow.commit()
                 # As if the session's Redis mark had expired: only Postgres can refuse now.
                 marks = [
-                    k async for k in harness.resources.redis.scan_iter(f"rv:{{{user['id']}}}:*")
+                    k
+                    async for k in harness.resources.redis.scan_iter(
+                        harness.resources.revocations.user_keys(user["id"])
+                    )
                 ]
                 await harness.resources.redis.delete(*marks)
                 refresh = [
