@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
-
 import jwt
 
 from api.settings import Settings
 from db.emails import normalise_email
-from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
+from tests.integration.conftest import (
+    Harness,
+    HarnessFactory,
+    MovableClock,
+    bearer,
+)
 from tests.integration.problems import assert_problem
 
 
@@ -53,34 +55,28 @@ async def test_superseded_refresh_token_within_grace_gets_the_current_link(
     assert onward.status_code == 200
 
 
-async def test_refresh_token_reused_after_grace_revokes_session(settings: Settings) -> None:
-    _, harness = await start_harness(replace(settings, refresh_reuse_grace=0))
-    email = "reuse@example.com"
-    try:
-        async with harness.client:
-            await harness.register(email)
-            tokens = await harness.login(email)
-            rotated = await harness.client.post(
-                "/auth/refresh", headers=bearer(tokens["refresh_token"])
-            )
-            assert rotated.status_code == 200
-            await asyncio.sleep(1.1)
-            reused = await harness.client.post(
-                "/auth/refresh", headers=bearer(tokens["refresh_token"])
-            )
-            assert reused.status_code == 401
-            assert reused.json()["code"] == "refresh_token_reused"
-            assert reused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-            # The whole session is gone: the newest tokens and the first access token too.
-            for access in (tokens["access_token"], rotated.json()["access_token"]):
-                me = await harness.client.get("/me", headers=bearer(access))
-                assert me.json()["code"] == "token_revoked"
-            newest = await harness.client.post(
-                "/auth/refresh", headers=bearer(rotated.json()["refresh_token"])
-            )
-            assert newest.json()["code"] == "token_revoked"
-    finally:
-        await stop_harness(harness, email)
+async def test_refresh_token_reused_after_grace_revokes_session(
+    make_harness: HarnessFactory, settings: Settings
+) -> None:
+    clock = MovableClock()
+    harness = await make_harness(clock=clock)
+    await harness.register("reuse@example.com")
+    tokens = await harness.login("reuse@example.com")
+    rotated = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert rotated.status_code == 200
+    clock.advance(settings.refresh_reuse_grace + 1)
+    reused = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert reused.status_code == 401
+    assert reused.json()["code"] == "refresh_token_reused"
+    assert reused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # The whole session is gone: the newest tokens and the first access token too.
+    for access in (tokens["access_token"], rotated.json()["access_token"]):
+        me = await harness.client.get("/me", headers=bearer(access))
+        assert me.json()["code"] == "token_revoked"
+    newest = await harness.client.post(
+        "/auth/refresh", headers=bearer(rotated.json()["refresh_token"])
+    )
+    assert newest.json()["code"] == "token_revoked"
 
 
 async def test_access_token_is_refused_by_refresh(harness: Harness) -> None:
@@ -117,11 +113,13 @@ async def test_refresh_of_disabled_account_is_account_disabled(harness: Harness)
     assert response.json()["code"] == "account_disabled"
 
 
-async def test_refresh_updates_last_used_at(harness: Harness) -> None:
+async def test_refresh_updates_last_used_at(make_harness: HarnessFactory) -> None:
+    clock = MovableClock()
+    harness = await make_harness(clock=clock)
     tokens = await _session(harness)
     listed = await harness.client.get("/auth/sessions", headers=bearer(tokens["access_token"]))
     before = listed.json()["sessions"][0]["last_used_at"]
-    await asyncio.sleep(0.05)
+    clock.advance(1)
     refreshed = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
     listed = await harness.client.get(
         "/auth/sessions", headers=bearer(refreshed.json()["access_token"])
