@@ -22,6 +22,7 @@ from sqlalchemy.util import await_
 from api.clock import Clock, utc_now
 from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
+from api.security.keys import KeySet
 from api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ class Runtime:
     """One worker process's lifetime: `start()` opens its resources on its loop, `stop()`
     closes them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, keys: KeySet) -> None:
         self.settings = settings
+        self.keys = keys
         self._resources: Resources | None = None
         self._purge_schedule: PurgeSchedule | None = None
 
@@ -55,7 +57,7 @@ class Runtime:
         `bind` and `clock` are for tests: every Postgres statement inside a transaction the
         test owns, and a clock it can move.
         """
-        resources = open_resources(self.settings, bind=bind, clock=clock)
+        resources = open_resources(self.settings, self.keys, bind=bind, clock=clock)
         self._resources = resources
         if self.settings.session_purge_interval:
             self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)

@@ -20,6 +20,7 @@ ANONYMOUS = {
     "ops.readyz",
     "ops.openapi",
     "ops.metrics",
+    "ops.jwks",
 }
 REFRESH = "auth.refresh"
 
