@@ -236,8 +236,8 @@ def _read_private_key(path: str) -> PrivateKey:
         ) from None
     if not isinstance(key, PrivateKey):
         raise SettingsError(
-            f"{PRIVATE_KEY_VARIABLE}: {path} holds a {type(key).__name__}; use an RSA, "
-            "P-256 or Ed25519 key."
+            f"{PRIVATE_KEY_VARIABLE}: {path} holds a key of another kind "
+            f"({type(key).__name__}); use an RSA, P-256 or Ed25519 key."
         )
     return key
 
@@ -263,8 +263,8 @@ def _read_public_key(path: str) -> PublicKey:
         ) from None
     if not isinstance(key, PublicKey):
         raise SettingsError(
-            f"{PUBLIC_KEYS_VARIABLE}: {path} holds a {type(key).__name__}; use an RSA, "
-            "P-256 or Ed25519 key."
+            f"{PUBLIC_KEYS_VARIABLE}: {path} holds a key of another kind "
+            f"({type(key).__name__}); use an RSA, P-256 or Ed25519 key."
         )
     return key
 
