@@ -10,8 +10,13 @@ Every case runs on the same Hypercorn configuration (2 workers), driven by wrk
   e  POST /auth/login, rate-limited  (429, LOGIN_RATE_LIMIT=1/hour)
   f  raw argon2id verifications/s with the service's parameters on the same cores
 
+and b and d again for each key-pair algorithm of --algorithms ("b RS256", "d RS256", ...),
+each on a server signing with a new key of that algorithm (RSA 3072, as `flask --app api
+keys generate` makes), against the same a and f.
+
 Targets: b/a >= 1.0, d/f >= 0.85, e/d >= 10, and connections within the pools.
 Usage: scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
+                     [--algorithms RS256,ES256,EdDSA]
        scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]
 """
 
@@ -20,14 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from api.security.keys import ASYMMETRIC, generate_private_key, private_pem
 from api.settings import Settings
 from scripts.benchmarks.argon2_rate import verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot
@@ -52,6 +61,11 @@ def _env(**extra: str) -> dict[str, str]:
 def register_and_login(base: str, email: str) -> str:
     credentials = {"email": email, "password": PASSWORD}
     httpx.post(f"{base}/auth/register", json=credentials, timeout=30).raise_for_status()
+    return login(base, email)
+
+
+def login(base: str, email: str) -> str:
+    credentials = {"email": email, "password": PASSWORD}
     response = httpx.post(f"{base}/auth/login", json=credentials, timeout=30)
     response.raise_for_status()
     return str(response.json()["access_token"])
@@ -87,6 +101,15 @@ class Bench:
         self.io: dict[str, dict[str, float]] = {}
         self.max_connections = {"postgres": 0, "redis": 0}
         self.email = f"bench-{uuid.uuid4().hex}@example.com"
+        self.key_folder = Path(tempfile.mkdtemp(prefix="bench-keys-"))
+        self.key_files: dict[str, str] = {}
+        for algorithm in args.algorithms:
+            path = self.key_folder / f"{algorithm}.pem"
+            path.write_bytes(private_pem(generate_private_key(algorithm)))
+            self.key_files[algorithm] = str(path)
+
+    def close(self) -> None:
+        shutil.rmtree(self.key_folder, ignore_errors=True)
 
     def wrk(self, case: str, path: str, **options: Any) -> WrkResult:
         common = {"seconds": self.args.seconds, "connections": self.args.connections}
@@ -137,6 +160,18 @@ class Bench:
         finally:
             stop_server(server)
 
+        for algorithm, key_file in self.key_files.items():
+            env = _env(JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=key_file)
+            server = start_server("api.asgi:app", self.port, env)
+            try:
+                auth = {"Authorization": f"Bearer {login(self.base, self.email)}"}
+                self.wrk(f"b {algorithm}", "/auth/verify", headers=auth)
+                login_body = json.dumps({"email": self.email, "password": PASSWORD})
+                headers = {"Content-Type": "application/json"}
+                self.wrk(f"d {algorithm}", "/auth/login", body=login_body, headers=headers)
+            finally:
+                stop_server(server)
+
         limited = _env(RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
         server = start_server("api.asgi:app", self.port, limited)
         try:
@@ -161,6 +196,9 @@ class Bench:
             "d/f": median["d"] / median["f"],
             "e/d": median["e"] / median["d"],
         }
+        for algorithm in self.args.algorithms:
+            ratios[f"b/a {algorithm}"] = median[f"b {algorithm}"] / median["a"]
+            ratios[f"d/f {algorithm}"] = median[f"d {algorithm}"] / median["f"]
         targets = {"b/a": 1.0, "d/f": 0.85, "e/d": 10.0}
         caps = {
             "postgres": 2 * self.settings.db_pool_size,
@@ -175,11 +213,11 @@ class Bench:
             target = targets.get(name)
             verdict = "" if target is None else (" ok" if value >= target else " MISSED")
             goal = "" if target is None else f"  (target >= {target})"
-            print(f"  {name} = {value:6.2f}{goal}{verdict}")
+            print(f"  {name:11} = {value:6.2f}{goal}{verdict}")
         for case, runs in sorted(self.results.items()):
             p50 = statistics.median(r.p50_ms for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
-            print(f"  {case}  {median[case]:8.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
+            print(f"  {case:7}  {median[case]:8.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms")
         print(f"  f  {median['f']:8.0f} argon2id verifications/s")
         for case, io in self.io.items():
             print(
@@ -202,6 +240,14 @@ class Bench:
         }
 
 
+def _algorithms(text: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = set(chosen) - set(ASYMMETRIC)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(ASYMMETRIC)}")
+    return chosen
+
+
 def _per_request(before: Snapshot, after: Snapshot, requests: int) -> dict[str, float]:
     return {
         "redis_commands": (after.redis_commands - before.redis_commands) / requests,
@@ -221,6 +267,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--algorithms",
+        type=_algorithms,
+        default=list(ASYMMETRIC),
+        help="comma-separated key-pair algorithms to measure b and d under as well (default "
+        "RS256,ES256,EdDSA; an empty value: HS256 only)",
+    )
     parser.add_argument(
         "--scale",
         action="store_true",
@@ -254,6 +307,7 @@ def main() -> None:
             bench.round(number, token)
     finally:
         delete_user(settings, bench.email)
+        bench.close()
     figures = bench.report()
     if args.json:
         with open(args.json, "w") as out:
