@@ -200,8 +200,8 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "HS256",
         "the algorithm tokens are signed with: `HS256` with `JWT_SECRET_KEY`; `RS256` (RSA, at "
         "least 2048 bits), `ES256` (P-256) or `EdDSA` (Ed25519) with `JWT_PRIVATE_KEY_FILE`, "
-        "the public keys published at `/.well-known/jwks.json` (see Keys). Every key verifies "
-        "only tokens of its own algorithm",
+        "the public keys published at `/.well-known/jwks.json` (see Signing keys). Every key "
+        "verifies only tokens of its own algorithm",
     ),
     Setting(
         "JWT_SECRET_KEY",

@@ -2,9 +2,10 @@
 
 Every route that takes a token goes through it: the lanes in front of Flask, the
 Flask guard (bearer and cookie), refresh and logout. It checks the signature with
-the pinned algorithm and key, the `type`, `iss`/`aud` (refused when present but not
-configured), the shape of every claim, `exp` with no leeway, and then asks Redis the
-revocation questions in one round trip. Flask-JWT-Extended issues tokens, sets and
+the key the token's `kid` names and that key's own algorithm (api.security.keys),
+the `type`, `iss`/`aud` (refused when present but not configured), the shape of
+every claim, `exp` with no leeway, and then asks Redis the revocation questions in
+one round trip. Flask-JWT-Extended issues tokens, sets and
 clears cookies; it does not decide on its own what a token is worth.
 """
 

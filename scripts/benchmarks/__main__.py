@@ -61,10 +61,10 @@ def _env(**extra: str) -> dict[str, str]:
 def register_and_login(base: str, email: str) -> str:
     credentials = {"email": email, "password": PASSWORD}
     httpx.post(f"{base}/auth/register", json=credentials, timeout=30).raise_for_status()
-    return login(base, email)
+    return log_in(base, email)
 
 
-def login(base: str, email: str) -> str:
+def log_in(base: str, email: str) -> str:
     credentials = {"email": email, "password": PASSWORD}
     response = httpx.post(f"{base}/auth/login", json=credentials, timeout=30)
     response.raise_for_status()
@@ -164,7 +164,7 @@ class Bench:
             env = _env(JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=key_file)
             server = start_server("api.asgi:app", self.port, env)
             try:
-                auth = {"Authorization": f"Bearer {login(self.base, self.email)}"}
+                auth = {"Authorization": f"Bearer {log_in(self.base, self.email)}"}
                 self.wrk(f"b {algorithm}", "/auth/verify", headers=auth)
                 login_body = json.dumps({"email": self.email, "password": PASSWORD})
                 headers = {"Content-Type": "application/json"}
