@@ -13,6 +13,7 @@ from api.errors import ApiError, register_error_handlers
 from api.maintenance.cli import purge_command
 from api.runtime import Runtime
 from api.security.guards import protect_views
+from api.security.keys import KeySet
 from api.security.tokens import configure_tokens
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.settings import Settings
@@ -37,12 +38,13 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         PROPAGATE_EXCEPTIONS=False,
     )
-    app.extensions["runtime"] = Runtime(settings)
+    keys = KeySet.from_settings(settings)
+    app.extensions["runtime"] = Runtime(settings, keys)
     if settings.trusted_proxy_hops:
         # Only as many X-Forwarded-For entries as there are proxies we run are believed.
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    configure_tokens(app, settings)
+    configure_tokens(app, settings, keys)
 
     from api.auth.routes import bp as auth_bp
     from api.me.routes import bp as me_bp

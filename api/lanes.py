@@ -44,6 +44,7 @@ def problem_reply(error: ApiError) -> Reply:
 
 def lanes_for(runtime: Runtime) -> list[Lane]:
     """The lanes of a served worker, in the order they are asked."""
+    from api.jwks import JwksLane
     from api.verify_lane import VerifyLane
 
-    return [VerifyLane(runtime)]
+    return [VerifyLane(runtime), JwksLane(runtime)]

@@ -14,6 +14,7 @@ from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.me.service import AccountService
 from api.ops.service import OpsService
+from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
 from api.security.verifier import TokenVerifier
@@ -43,6 +44,7 @@ class Resources:
     database: Database
     passwords: Passwords
     revocations: RevocationStore
+    keys: KeySet
     verifier: TokenVerifier
     services: Services
 
@@ -55,12 +57,13 @@ class Resources:
 
 def open_resources(
     settings: Settings,
+    keys: KeySet,
     draining: Draining,
     *,
     bind: AsyncConnection | None = None,
     clock: Clock = utc_now,
 ) -> Resources:
-    """Open the pools (on the running loop) and build everything on them.
+    """Open the pools (on the running loop) and build everything on them and on `keys`.
 
     `bind` puts every Postgres statement inside a transaction the caller owns (tests).
     """
@@ -110,7 +113,8 @@ def open_resources(
         database=database,
         passwords=passwords,
         revocations=revocations,
-        verifier=TokenVerifier(settings, revocations),
+        keys=keys,
+        verifier=TokenVerifier(settings, revocations, keys=keys),
         services=services,
     )
 

@@ -23,6 +23,7 @@ from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
+from api.security.keys import KeySet
 from api.settings import Settings
 from db.redis_pool import prepare_redis
 
@@ -33,9 +34,10 @@ class Runtime:
     """One worker process's lifetime: `start()` opens its resources on its loop, `stop()`
     closes them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, keys: KeySet) -> None:
         self.settings = settings
         self.draining = Draining()
+        self.keys = keys
         self._resources: Resources | None = None
         self._purge_schedule: PurgeSchedule | None = None
 
@@ -58,7 +60,7 @@ class Runtime:
         `bind` and `clock` are for tests: every Postgres statement inside a transaction the
         test owns, and a clock it can move.
         """
-        resources = open_resources(self.settings, self.draining, bind=bind, clock=clock)
+        resources = open_resources(self.settings, self.keys, self.draining, bind=bind, clock=clock)
         self._resources = resources
         await prepare_redis(resources.redis)
         if self.settings.session_purge_interval:

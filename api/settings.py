@@ -37,13 +37,15 @@ class Settings:
     """Typed, validated configuration of one process: one field per row of the table."""
 
     app_env: str
-    jwt_secret_key: str = field(repr=False)
     cookie_secure: bool
     database_url: str
     redis_url: str
     redis_key_prefix: str
     redis_cluster: bool
     jwt_algorithm: str
+    jwt_secret_key: str | None = field(repr=False)
+    jwt_private_key_file: str | None
+    jwt_public_key_files: tuple[str, ...]
     jwt_issuer: str | None
     jwt_audience: str | None
     access_token_ttl: int

@@ -176,6 +176,25 @@ class SigningKey(Parser[str]):
         return text
 
 
+@dataclass(frozen=True)
+class KeyFile(Parser[str]):
+    """The path of a PEM key file (read, and its key checked, with the other key settings)."""
+
+    def parse(self, variable: str, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class KeyFiles(Parser[tuple[str, ...]]):
+    """Comma-separated paths of PEM key files, in order."""
+
+    def parse(self, variable: str, text: str) -> tuple[str, ...]:
+        return tuple(path.strip() for path in text.split(",") if path.strip())
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
 def normalise_database_url(url: str, variable: str = "DATABASE_URL") -> str:
     """Rewrite a platform's Postgres URL (postgres://, postgresql+psycopg2://...) for asyncpg.
 

@@ -17,6 +17,8 @@ from api.settings_parsers import (
     HOW_TO_MAKE_A_KEY,
     MIN_SECRET_BYTES,
     Flag,
+    KeyFile,
+    KeyFiles,
     OneOf,
     Parser,
     PostgresUrl,
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ENVIRONMENTS = ("development", "test", "production")
-ALGORITHMS = ("HS256",)
+ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -65,9 +67,14 @@ class Derived(Generic[T]):
 
 @dataclass(frozen=True)
 class Required:
-    """No default: start-up stops when the variable is unset, with `hint` saying what to set."""
+    """No default: start-up stops when the variable is unset, with `hint` saying what to set.
+
+    With `when`, only if `when` says so of the rows above; otherwise unset reads as None.
+    """
 
     hint: str
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    text: str = "none: required"  # how the README states it
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,9 @@ class Setting(Generic[T]):
         if isinstance(self.default, Derived):
             return self.default.compute(above, environ)
         if isinstance(self.default, Required):
-            raise SettingsError(f"{self.variable} is not set: {self.default.hint}")
+            if self.default.when is None or self.default.when(above):
+                raise SettingsError(f"{self.variable} is not set: {self.default.hint}")
+            return None
         if self.default is None:
             return None
         return self.parser.parse(self.variable, self.default)
@@ -115,7 +124,7 @@ class Setting(Generic[T]):
         if isinstance(self.default, Derived):
             return self.default.text
         if isinstance(self.default, Required):
-            return "none: required"
+            return self.default.text
         text = "unset" if self.default is None else f"`{self.default}`"
         return f"{text} ({self.default_note})" if self.default_note else text
 
@@ -141,6 +150,13 @@ def refresh_outlives_access(settings: Settings) -> None:
             "REFRESH_TOKEN_TTL must be at least ACCESS_TOKEN_TTL "
             f"({settings.access_token_ttl} s); it is {settings.refresh_token_ttl} s."
         )
+
+
+def keys_load(settings: Settings) -> None:
+    """The signing and verification keys exist, can be read, and fit their algorithms."""
+    from api.security.keys import KeySet
+
+    KeySet.from_settings(settings)
 
 
 def secure_cookies_in_production(settings: Settings) -> None:
@@ -192,19 +208,6 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "`development`, `test` or `production`; `scripts/run` sets `development`",
     ),
     Setting(
-        "JWT_SECRET_KEY",
-        SigningKey(),
-        # Never given a default: no key in the source can ever sign a token.
-        Required(
-            f"set it to at least {MIN_SECRET_BYTES} random bytes, e.g. the output of "
-            f"{HOW_TO_MAKE_A_KEY} (scripts/run keeps one for development)."
-        ),
-        "the signing key, in every environment: at least 32 bytes of random text, e.g. "
-        "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`; placeholders "
-        "(fewer than 8 different characters) and keys ever published in this repository are "
-        "refused. `scripts/run` makes one for development",
-    ),
-    Setting(
         "COOKIE_SECURE",
         Flag(),
         # Local development and the tests speak plain HTTP, where Secure cookies never come back.
@@ -247,7 +250,49 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "connections per node (see [docs/scaling.md](docs/scaling.md))",
         check=cluster_node_url,
     ),
-    Setting("JWT_ALGORITHM", OneOf(ALGORITHMS), "HS256", "the only signing algorithm accepted"),
+    Setting(
+        "JWT_ALGORITHM",
+        OneOf(ALGORITHMS),
+        "HS256",
+        "the algorithm tokens are signed with: `HS256` with `JWT_SECRET_KEY`; `RS256` (RSA, at "
+        "least 2048 bits), `ES256` (P-256) or `EdDSA` (Ed25519) with `JWT_PRIVATE_KEY_FILE`, "
+        "the public keys published at `/.well-known/jwks.json` (see Signing keys). Every key "
+        "verifies only tokens of its own algorithm",
+    ),
+    Setting(
+        "JWT_SECRET_KEY",
+        SigningKey(),
+        # Never given a default: no key in the source can ever sign a token.
+        Required(
+            f"set it to at least {MIN_SECRET_BYTES} random bytes, e.g. the output of "
+            f"{HOW_TO_MAKE_A_KEY} (scripts/run keeps one for development), or sign with a key "
+            "pair (JWT_ALGORITHM=ES256 and JWT_PRIVATE_KEY_FILE).",
+            when=lambda above: above["jwt_algorithm"] == "HS256",
+            text="none: required with `HS256`",
+        ),
+        "the HS256 signing key: at least 32 bytes of random text, e.g. "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`; placeholders "
+        "(fewer than 8 different characters) and keys ever published in this repository are "
+        "refused, in every environment and with every algorithm. `scripts/run` makes one for "
+        "development",
+    ),
+    Setting(
+        "JWT_PRIVATE_KEY_FILE",
+        KeyFile(),
+        None,
+        "RS256, ES256, EdDSA: the PEM file of the private key tokens are signed with (keep it "
+        "mode 0600); `flask --app api keys generate` makes one. A key of the wrong kind or "
+        "size, a public key, or a file that can't be read stops the server",
+    ),
+    Setting(
+        "JWT_PUBLIC_KEY_FILES",
+        KeyFiles(),
+        Derived(lambda _above, _environ: (), "none"),
+        "comma-separated PEM files of older public keys whose tokens are still accepted (and "
+        "published), after a rotation; each verifies with its own algorithm (RSA: RS256, P-256: "
+        "ES256, Ed25519: EdDSA)",
+        check=keys_load,
+    ),
     Setting("JWT_ISSUER", Text(), None, "added to tokens as `iss` and required from them when set"),
     Setting(
         "JWT_AUDIENCE", Text(), None, "added to tokens as `aud` and required from them when set"

@@ -7,6 +7,7 @@ ANONYMOUS = {
     "ops.readyz",
     "ops.openapi",
     "ops.metrics",
+    "ops.jwks",
 }
 # Public too, because it authenticates with a refresh token itself.
 REFRESH = "auth.refresh"

@@ -1,4 +1,4 @@
-"""Liveness, readiness and the OpenAPI document: all public."""
+"""Liveness, readiness, the OpenAPI document and the public keys: all public."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Literal
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from api import jwks as jwks_route
 from api.errors import NotReady
 from api.metrics import exposition
 from api.openapi import documented, openapi_document
@@ -53,6 +54,39 @@ async def readyz() -> Response:
 def metrics() -> Response:
     body, content_type = exposition()
     return Response(body, content_type=content_type)
+
+
+class JsonWebKey(ResponseSchema):
+    kty: str
+    kid: str
+    alg: str
+    use: Literal["sig"] = "sig"
+    n: str | None = None
+    e: str | None = None
+    crv: str | None = None
+    x: str | None = None
+    y: str | None = None
+
+
+class JwksResponse(ResponseSchema):
+    keys: list[JsonWebKey]
+
+
+@bp.get(jwks_route.PATH)
+@public
+@documented(
+    "The public keys that verify tokens (RFC 7517 JWK Set), the signing key first; "
+    "empty with HS256. Cache-Control: public, max-age=300",
+    response=JwksResponse,
+    headers=["Cache-Control"],
+)
+def jwks() -> Response:
+    # GET is answered by api.jwks's lane; this view takes HEAD (and documents the route).
+    return Response(
+        jwks_route.jwks_body(resources().keys),
+        content_type=jwks_route.CONTENT_TYPE,
+        headers={"Cache-Control": jwks_route.CACHE_CONTROL},
+    )
 
 
 @bp.get("/openapi.json")

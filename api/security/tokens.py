@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
+from api.security.keys import KeySet
 from api.security.transport import (
     ACCESS_COOKIE,
     CSRF_ACCESS_COOKIE,
@@ -34,11 +35,16 @@ class IssuedTokens:
     refresh_expires_at: datetime
 
 
-def configure_tokens(app: Flask, settings: Settings) -> None:
-    """Configure Flask-JWT-Extended, which issues tokens and sets cookies, from `settings`."""
+def configure_tokens(app: Flask, settings: Settings, keys: KeySet) -> None:
+    """Configure Flask-JWT-Extended, which issues tokens and sets cookies, from `settings`,
+    signing with the signing key of `keys`."""
     app.config.update(
-        JWT_SECRET_KEY=settings.jwt_secret_key,
-        JWT_ALGORITHM=settings.jwt_algorithm,
+        JWT_ALGORITHM=keys.algorithm,
+        # Only one of the two pairs is used, by the algorithm's kind. The public key lets
+        # Flask-JWT-Extended read the CSRF value back out of the token it sets as a cookie.
+        JWT_SECRET_KEY=None if keys.is_asymmetric else keys.signing_key,
+        JWT_PRIVATE_KEY=keys.signing_key if keys.is_asymmetric else None,
+        JWT_PUBLIC_KEY=keys.signing.key if keys.is_asymmetric else None,
         JWT_TOKEN_LOCATION=["headers", "cookies"],
         # Browser transport: HttpOnly session cookies (no Max-Age) with double-submit CSRF.
         JWT_SESSION_COOKIE=True,
@@ -60,7 +66,10 @@ def configure_tokens(app: Flask, settings: Settings) -> None:
         JWT_IDENTITY_CLAIM="sub",
     )
     # One manager per app: it issues tokens and sets cookies; api.security.verifier checks them.
-    JWTManager(app)
+    manager = JWTManager(app)
+    # Every token names the key that signed it, so verifiers pick it from the JWKS by kid.
+    headers = {"kid": keys.signing.kid}
+    manager.additional_headers_loader(lambda identity: headers)
 
 
 def issue_tokens(

@@ -2,9 +2,10 @@
 
 Every route that takes a token goes through it: the lanes in front of Flask, the
 Flask guard (bearer and cookie), refresh and logout. It checks the signature with
-the pinned algorithm and key, the `type`, `iss`/`aud` (refused when present but not
-configured), the shape of every claim, `exp` with no leeway, and then asks Redis the
-revocation questions in one round trip. Flask-JWT-Extended issues tokens, sets and
+the key the token's `kid` names and that key's own algorithm (api.security.keys),
+the `type`, `iss`/`aud` (refused when present but not configured), the shape of
+every claim, `exp` with no leeway, and then asks Redis the revocation questions in
+one round trip. Flask-JWT-Extended issues tokens, sets and
 clears cookies; it does not decide on its own what a token is worth.
 """
 
@@ -21,6 +22,7 @@ import jwt as pyjwt
 
 from api.errors import FreshTokenRequired, TokenExpired, TokenInvalid, TokenRevoked
 from api.security.claims import AccessClaims, RefreshClaims
+from api.security.keys import KeySet
 from api.settings import Settings
 from db.revocation_store import RevocationStore
 
@@ -44,11 +46,11 @@ class TokenVerifier:
         settings: Settings,
         revocations: RevocationStore,
         *,
+        keys: KeySet,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = settings.jwt_secret_key
-        self._algorithms = [settings.jwt_algorithm]
+        self._keys = keys
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._jwt = pyjwt.PyJWT({"require": _REQUIRED})
@@ -111,10 +113,14 @@ class TokenVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
+            # The kid picks the key; the key pins the algorithm (never the token's `alg`).
+            key = self._keys.key_for(pyjwt.get_unverified_header(token).get("kid"))
+            if key is None:
+                raise TokenInvalid()
             claims: dict[str, Any] = self._jwt.decode(
                 token,
-                self._key,
-                algorithms=self._algorithms,
+                key.key,
+                algorithms=[key.algorithm],
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=0,

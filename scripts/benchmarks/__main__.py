@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from api.security.keys import ASYMMETRIC, generate_private_key, private_pem
 from api.settings import Settings
 from scripts.benchmarks import cpu
 from scripts.benchmarks.argon2_rate import Argon2Rate, verifies_per_second
@@ -74,7 +77,7 @@ WARM_UP_SECONDS = 2
 MARGIN = 1  # seconds of each measured run outside the window its CPU time is read in
 EXPECTED_STATUS = {"a": 200, "b": 204, "c": 200, "d": 200, "r": 200, "e": 429}
 USAGE = """scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
-                     [--baseline-tree PATH] [--port 8766]
+                     [--baseline-tree PATH] [--port 8766] [--algorithms RS256,ES256,EdDSA]
        scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]"""
 
 
@@ -146,6 +149,7 @@ class Bench:
         self.max_connections = {tree.name: {"postgres": 0, "redis": 0} for tree in trees}
         self.unexpected: list[str] = []
         self.registered: set[str] = set()
+        self.key_folder = Path(tempfile.mkdtemp(prefix="bench-keys-"))
 
     def measure(
         self,
@@ -272,6 +276,8 @@ class Bench:
         finally:
             self._stop(servers)
 
+        self._key_pair_cases()
+
         rate = verifies_per_second(self.settings, self.args.seconds)
         self.argon2.append(rate)
         print(
@@ -279,6 +285,25 @@ class Bench:
             f"  CPU {rate.cpu_ms:6.3f} ms/verification",
             flush=True,
         )
+
+    def _key_pair_cases(self) -> None:
+        """b and d again on the current tree, signing with a new key of each algorithm."""
+        tree = self.hello
+        for algorithm in self.args.algorithms:
+            key_file = self.key_folder / f"{algorithm}.pem"
+            if not key_file.exists():
+                key_file.write_bytes(private_pem(generate_private_key(algorithm)))
+            servers = self._start(
+                [tree], JWT_ALGORITHM=algorithm, JWT_PRIVATE_KEY_FILE=str(key_file)
+            )
+            try:
+                token = login(tree.base, tree.email)["access_token"]
+                auth = {"Authorization": f"Bearer {token}"}
+                server = servers[tree.name]
+                self.measure(tree, server, f"b {algorithm}", "/auth/verify", headers=auth)
+                self.measure(tree, server, f"d {algorithm}", "/auth/login", **self._login(tree))
+            finally:
+                self._stop(servers)
 
     def _start(self, trees: list[Tree], **extra: str) -> dict[str, Popen[bytes]]:
         servers: dict[str, Popen[bytes]] = {}
@@ -429,6 +454,14 @@ def _per_request(before: Snapshot, after: Snapshot, requests: int) -> dict[str, 
     }
 
 
+def _algorithms(text: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = set(chosen) - set(ASYMMETRIC)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(ASYMMETRIC)}")
+    return chosen
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of scripts/bench."""
     parser = argparse.ArgumentParser(
@@ -449,6 +482,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         metavar="PATH",
         help="another checkout of this repository to serve beside this one, case by case",
+    )
+    parser.add_argument(
+        "--algorithms",
+        type=_algorithms,
+        default=list(ASYMMETRIC),
+        help="comma-separated key-pair algorithms to measure b and d under as well, on the "
+        "current tree (default RS256,ES256,EdDSA; an empty value: HS256 only)",
     )
     parser.add_argument(
         "--scale",
@@ -498,6 +538,7 @@ def main() -> None:
         for number in range(1, args.rounds + 1):
             bench.round(number)
     finally:
+        shutil.rmtree(bench.key_folder, ignore_errors=True)
         delete_user(settings, current.email)
         if args.baseline_tree is not None:
             drop_database(trees[0].database_url)

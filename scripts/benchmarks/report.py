@@ -54,6 +54,14 @@ def medians(runs: list[Run]) -> Figures:
 def ratios(figures: dict[str, Figures]) -> dict[str, float]:
     """The throughput ratios the targets are stated in, from the cases present."""
     wanted = {"b/a": ("b", "a"), "c/a": ("c", "a"), "d/f": ("d", "f"), "e/d": ("e", "d")}
+    # The key-pair rows ("b ES256", "d ES256", ...) against the same baselines.
+    for case in figures:
+        kind, _, algorithm = case.partition(" ")
+        if algorithm and kind in ("b", "d"):
+            wanted[f"{kind}/{'a' if kind == 'b' else 'f'} {algorithm}"] = (
+                case,
+                "a" if kind == "b" else "f",
+            )
     return {
         name: figures[top].requests_per_s / figures[bottom].requests_per_s
         for name, (top, bottom) in wanted.items()
@@ -70,6 +78,12 @@ def verdicts(values: dict[str, float]) -> list[str]:
         verdict = "" if target is None else ("ok" if value >= target else "MISSED")
         lines.append(f"  {name} = {value:6.2f}{goal}{verdict}")
     return lines
+
+
+def title(case: str) -> str:
+    """A case's row title; a key-pair case ("b ES256") names its algorithm."""
+    kind, _, algorithm = case.partition(" ")
+    return f"{TITLES[kind]}, {algorithm}" if algorithm else TITLES[case]
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -105,17 +119,19 @@ def markdown_table(
         "| case | req/s | p50 ms | p99 ms | worker CPU ms/request |",
         "|---|---|---|---|---|",
     ]
-    lines += [_row(TITLES[case], f) for case, f in machine.items()]
-    cases = [case for case in TITLES if any(case in figures for figures in trees.values())]
+    lines += [_row(title(case), f) for case, f in machine.items()]
+    present = {case for figures in trees.values() for case in figures}
+    key_pair_cases = sorted(case for case in present if " " in case)
+    cases = [case for case in TITLES if case in present] + key_pair_cases
     for case in cases:
         for name, figures in trees.items():
             if case in figures:
                 suffix = f" ({labels[name]})" if len(trees) > 1 else ""
-                lines.append(_row(TITLES[case] + suffix, figures[case]))
+                lines.append(_row(title(case) + suffix, figures[case]))
         if "baseline" in trees and case in trees["baseline"] and case in trees["current"]:
             ratio = current_over_baseline(trees["current"][case], trees["baseline"][case])
             lines.append(
-                f"| {TITLES[case]}: current/baseline | {ratio['requests_per_s']:.2f}x | "
+                f"| {title(case)}: current/baseline | {ratio['requests_per_s']:.2f}x | "
                 f"{_ratio_cell(ratio.get('p50_ms'))} | {_ratio_cell(ratio.get('p99_ms'))} | "
                 f"{ratio['worker_cpu_ms']:.2f}x |"
             )

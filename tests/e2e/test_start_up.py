@@ -261,3 +261,66 @@ async def test_server_from_a_fresh_clone_refuses_tokens_signed_with_the_publishe
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         assert (await http.get("/auth/verify", headers=own)).status_code == 204
     assert fresh_clone.key_file.read_text().strip() == key
+
+
+def _bad_key_files(case: str, folder: Path) -> dict[str, str]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from api.security.keys import private_pem, public_pem
+
+    path = folder / "signing.pem"
+    if case == "rsa-1024":
+        path.write_bytes(
+            private_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024))  # noqa: S505
+        )
+        return {"JWT_ALGORITHM": "RS256", "JWT_PRIVATE_KEY_FILE": str(path)}
+    if case == "p-384":
+        path.write_bytes(private_pem(ec.generate_private_key(ec.SECP384R1())))
+        return {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY_FILE": str(path)}
+    if case == "public-key-signing":
+        path.write_bytes(public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
+        return {"JWT_ALGORITHM": "ES256", "JWT_PRIVATE_KEY_FILE": str(path)}
+    return {"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(folder / "missing.pem")}
+
+
+@pytest.mark.parametrize("case", ["rsa-1024", "p-384", "public-key-signing", "unreadable"])
+def test_procfile_with_a_wrong_signing_key_exits_2_with_one_line_naming_it(
+    case: str, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **_bad_key_files(case, tmp_path)}
+    result = run_procfile(env)
+    print(f"Procfile, {case}: exit {result.returncode}, stderr {result.stderr!r}")
+    assert_one_line_naming(result, "JWT_PRIVATE_KEY_FILE")
+    assert result.returncode == 2
+
+
+def test_scripts_run_with_a_wrong_signing_key_exits_with_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    env = {"DEV_KEY_FILE": str(tmp_path / "jwt_secret_key"), **_bad_key_files("p-384", tmp_path)}
+    result = run([str(ROOT / "scripts" / "run")], env)
+    print(f"scripts/run, P-384 key for ES256: exit {result.returncode}, {result.stderr!r}")
+    assert_one_line_naming(result, "JWT_PRIVATE_KEY_FILE")
+
+
+def test_procfile_signs_with_a_key_pair_and_no_secret(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """JWT_SECRET_KEY is needed only for HS256: the Procfile starts with a key file alone."""
+    from api.security.keys import generate_private_key, private_pem
+
+    path = tmp_path / "signing.pem"
+    path.write_bytes(private_pem(generate_private_key("EdDSA")))
+    env = {
+        **QUICK,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_ALGORITHM": "EdDSA",
+        "JWT_PRIVATE_KEY_FILE": str(path),
+    }
+    server = Server({**FRESH_CLONE, **env}, workers=1)
+    try:
+        keys = httpx.get(server.url + "/.well-known/jwks.json", timeout=10).json()["keys"]
+    finally:
+        server.stop()
+    assert [(k["alg"], k["crv"]) for k in keys] == [("EdDSA", "Ed25519")]

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import secrets
+import shutil
+import tempfile
 from dataclasses import fields, replace
+from functools import cache
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api.security.keys import private_pem, public_pem
 from api.settings import Settings
 from api.settings_parsers import (
     Flag,
+    KeyFile,
+    KeyFiles,
     OneOf,
     PostgresUrl,
     Rate,
@@ -24,6 +33,17 @@ from scripts.readme_settings import README, readme_table, rewrite
 from tests.e2e.server import settings_env
 
 DEFAULTS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
+
+
+@cache
+def rsa_key_files() -> tuple[str, str]:
+    """A private and an older public RSA key, in files: JWT_ALGORITHM's next value is RS256."""
+    folder = Path(tempfile.mkdtemp(prefix="settings-keys-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    signing, older = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+    (folder / "signing.pem").write_bytes(private_pem(signing))
+    (folder / "older.pub.pem").write_bytes(public_pem(older.public_key()))
+    return str(folder / "signing.pem"), str(folder / "older.pub.pem")
 
 
 def another_value(row: Setting[Any], value: Any) -> Any:
@@ -46,6 +66,10 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return "redis://127.0.0.2:6380/0"
         case SigningKey():
             return secrets.token_urlsafe(48)
+        case KeyFile():
+            return rsa_key_files()[0]
+        case KeyFiles():
+            return (rsa_key_files()[1],)
         case Text():
             return (value or "set") + "-other"
     raise AssertionError(f"teach another_value a value for {row.parser!r} ({row.variable})")
@@ -68,7 +92,9 @@ def test_every_default_has_the_type_of_its_field() -> None:
     types = get_type_hints(Settings)
     for row in SETTINGS:
         value = getattr(DEFAULTS, row.field)
-        assert isinstance(value, types[row.field]), (row.variable, value)
+        # isinstance can't check tuple[str, ...] itself: its origin, then its items.
+        expected = tuple if get_origin(types[row.field]) is tuple else types[row.field]
+        assert isinstance(value, expected), (row.variable, value)
 
 
 def test_the_e2e_environment_reproduces_settings_that_differ_in_every_field() -> None:

@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from api.errors import TokenExpired, TokenInvalid
+from api.security.keys import KeySet
 from api.security.verifier import TokenVerifier
 from api.settings import Settings
 from db.revocation_store import RevocationStore
@@ -31,7 +32,8 @@ class Clock:
 
 def _verifier(**options: Any) -> TokenVerifier:
     # The client connects lazily: decoding never touches Redis.
-    return TokenVerifier(SETTINGS, RevocationStore(Redis()), **options)
+    keys = KeySet.from_settings(SETTINGS)
+    return TokenVerifier(SETTINGS, RevocationStore(Redis()), keys=keys, **options)
 
 
 def _token(**overrides: object) -> str:
