@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.server import ROOT
 from tests.e2e.test_start_up import run
 
-SCRIPTS = ["bench", "bench-async-bridge"]
+SCRIPTS = ["bench"]
 
 
 async def _database_exists(url: str, name: str) -> bool:
