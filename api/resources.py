@@ -8,6 +8,8 @@ from flask import current_app
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.admin.service import AdminService
+from api.audit import AuditTrail
 from api.auth.device_sessions import DeviceSessionService
 from api.auth.rotation import Rotation
 from api.auth.service import AuthService
@@ -33,6 +35,7 @@ class Services:
     sessions: DeviceSessionService
     account: AccountService
     ops: OpsService
+    admin: AdminService
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,21 @@ def open_resources(
     revocations = RevocationStore(redis)
     limits = RateLimits(RateLimitStore(redis), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
+    trail = AuditTrail(settings.jwt_secret_key, clock)
     services = Services(
         auth=AuthService(
-            database, passwords, limits, Rotation(ending, settings, clock), settings, clock
+            database,
+            passwords,
+            limits,
+            Rotation(ending, trail, settings, clock),
+            trail,
+            settings,
+            clock,
         ),
-        sessions=DeviceSessionService(database, ending, clock),
-        account=AccountService(database, passwords, limits, ending, settings),
+        sessions=DeviceSessionService(database, ending, trail, clock),
+        account=AccountService(database, passwords, limits, ending, trail, settings),
         ops=OpsService(engine, redis),
+        admin=AdminService(database, ending, revocations, trail, settings),
     )
     return Resources(
         settings=settings,

@@ -25,7 +25,7 @@ from flask import Flask
 from api.errors import PayloadTooLarge
 from api.metrics import observe_request, worker_exited
 from api.request_body import Body, ClientGone, drain, read_body
-from api.runtime import Runtime
+from api.runtime import Runtime, StartupRefused
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 from api.verify_lane import VerifyLane
 
@@ -61,6 +61,10 @@ class AsgiApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()
+                except StartupRefused as error:
+                    logger.error("%s", error)  # one line: the reason is the whole story
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 except Exception as error:
                     logger.exception("worker start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})

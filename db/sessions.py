@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Insert, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db.audit import NewEvent, recorded
 from db.models import DeviceSession
 
 # What GET /auth/sessions lists at most: a user's newest active sessions.
@@ -44,14 +45,15 @@ class Opening:
 
 
 class SessionOpener:
-    """Opens device sessions with one INSERT outside any transaction (it is atomic alone)."""
+    """Opens device sessions with one statement outside any transaction (atomic alone)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def open(self, opening: Opening) -> None:
-        """Insert the session row."""
-        await self._connection.execute(opening.statement())
+    async def open(self, opening: Opening, event: NewEvent) -> None:
+        """Insert the session row and the event that records it, in one statement."""
+        statement = recorded(opening.statement().returning(DeviceSession.id), event)
+        await self._connection.execute(statement)
 
 
 class DeviceSessionRepository:
@@ -78,11 +80,13 @@ class DeviceSessionRepository:
         new_jti: uuid.UUID,
         expires_at: datetime,
         now: datetime,
+        event: NewEvent,
     ) -> bool:
-        """Make `new_jti` current if `presented_jti` still is; at most one caller wins.
+        """Make `new_jti` current if `presented_jti` still is, and record `event` if so; at
+        most one caller wins.
 
-        The condition and the write are one statement, so two concurrent refreshes
-        with the same token can't both succeed.
+        The condition, the write and the event are one statement, so two concurrent
+        refreshes with the same token can't both succeed, and no event lacks its rotation.
         """
         statement = (
             update(DeviceSession)
@@ -100,9 +104,8 @@ class DeviceSessionRepository:
                 expires_at=expires_at,
             )
             .returning(DeviceSession.id)
-            .execution_options(synchronize_session=False)
         )
-        return (await self._session.execute(statement)).first() is not None
+        return (await self._session.execute(recorded(statement, event))).first() is not None
 
     async def revoke(
         self, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime
