@@ -180,7 +180,7 @@ async def delete_session(session_id: str) -> Response:
     "Any method and any path below /auth/verify/ get the same answer; a body is ignored",
     status=204,
     errors=STORE_ERRORS,
-    headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
+    headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role", "X-Auth-Permissions"],
 )
 async def verify(forwarded_path: str = "") -> Response:
     response = no_content()
