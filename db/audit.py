@@ -11,17 +11,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     DateTime,
     Insert,
     String,
+    Table,
     Update,
     Uuid,
+    bindparam,
     delete,
     insert,
-    literal,
     select,
     tuple_,
 )
@@ -44,6 +45,11 @@ class NewEvent:
     ip: str | None = None
     user_agent: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of a `recorded` statement for this event."""
+        values = self.values()
+        return {f"event_{name}": values[name] for name in _COLUMN_TYPES}
 
     def values(self) -> dict[str, Any]:
         """The row's columns."""
@@ -80,20 +86,22 @@ _COLUMN_TYPES: dict[str, TypeEngine[Any]] = {
 }
 
 
-def recorded(change: Insert | Update, event: NewEvent) -> Insert:
-    """`change` (which must return the id of a session) and the event, as one statement.
+def recorded(change: Insert | Update) -> Insert:
+    """`change` (which must return the id of a session) and an event, as one statement: build
+    it once, and execute it with the change's parameters and `NewEvent.params()`.
 
     The event's session is the one `change` returned; with no row returned, no event is
     written. The statement returns the event's id.
     """
     done = change.cte("change")
-    values = event.values()
     columns = [*_COLUMN_TYPES, "session_id"]
     source = select(
-        *(literal(values[name], type_) for name, type_ in _COLUMN_TYPES.items()),
+        *(bindparam(f"event_{name}", type_=type_) for name, type_ in _COLUMN_TYPES.items()),
         done.c.id,
     )
-    return insert(AuditEvent).from_select(columns, source).returning(AuditEvent.id)
+    # Core, not ORM: a session executes it with a dict of parameters, not as a bulk insert.
+    table = cast(Table, AuditEvent.__table__)
+    return insert(table).from_select(columns, source).returning(table.c.id)
 
 
 class AuditEventWriter:
