@@ -10,7 +10,10 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.errors import ApiError, register_error_handlers
+from api.log_format import formatter
+from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
+from api.request_context import begin_request, end_request, forget_request
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.keys import KeySet
@@ -32,7 +35,7 @@ class AuthApp(Flask):
 def create_app(settings: Settings | None = None) -> AuthApp:
     """Build the app: settings, token rules, blueprints, default-deny guard, error handlers."""
     settings = settings or Settings.from_env()
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     app = AuthApp(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -46,25 +49,30 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings, keys)
 
+    from api.admin.routes import bp as admin_bp
     from api.auth.routes import bp as auth_bp
     from api.me.routes import bp as me_bp
     from api.ops.routes import bp as ops_bp
 
-    for blueprint in (auth_bp, me_bp, ops_bp):
+    for blueprint in (auth_bp, me_bp, admin_bp, ops_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
 
     register_error_handlers(app)
+    app.before_request(begin_request)
     app.before_request(_note_route_and_bound_body)
+    app.after_request(end_request)
+    app.teardown_request(forget_request)
     app.cli.add_command(purge_command)
+    app.cli.add_command(create_admin_command)
     return app
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str) -> None:
     # Our own loggers only: Hypercorn logs its lines itself, and a root handler
     # would print each of them twice.
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     for name in ("api", "db"):
         logger = logging.getLogger(name)
         logger.setLevel(level)

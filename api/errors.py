@@ -135,6 +135,11 @@ class EmailTaken(ApiError):
     detail = "An account with this email already exists."
 
 
+class LastAdmin(ApiError):
+    status, code = 409, "last_admin"
+    detail = "The change would leave no active administrator."
+
+
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
     detail = "Too many requests; retry later."

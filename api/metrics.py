@@ -10,6 +10,7 @@ never becomes a series of its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,7 +25,9 @@ from prometheus_client import (
     values,
 )
 
-from api.errors import ApiError
+from api.errors import AccountDisabled, ApiError, TokenError
+
+logger = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "auth_api_requests_total", "HTTP requests answered.", ["route", "method", "status"]
@@ -41,6 +44,19 @@ RATE_LIMIT_HITS = Counter(
     "auth_api_rate_limit_hits_total", "Requests refused by a rate limit.", ["limit"]
 )
 
+TOKEN_FAILURES = Counter(
+    "auth_api_token_failures_total", "Presented tokens the verifier refused, by code.", ["code"]
+)
+# The codes the verifier answers with: the label's closed set.
+TOKEN_FAILURE_CODES = frozenset(
+    {
+        "token_invalid",
+        "token_expired",
+        "token_revoked",
+        "fresh_token_required",
+        AccountDisabled.code,
+    }
+)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
@@ -62,6 +78,18 @@ def login_outcome() -> Iterator[None]:
         LOGINS.labels(error.code).inc()
         raise
     LOGINS.labels("success").inc()
+
+
+@contextmanager
+def token_failures() -> Iterator[None]:
+    """Count a token refused in the block by its code, and log it at debug (never the token)."""
+    try:
+        yield
+    except (TokenError, AccountDisabled) as error:
+        code = error.code if error.code in TOKEN_FAILURE_CODES else "other"
+        TOKEN_FAILURES.labels(code).inc()
+        logger.debug("token refused: %s", code)
+        raise
 
 
 def exposition() -> tuple[bytes, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, TypeVar, cast
 
@@ -17,8 +17,8 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.schemas import NEW_PASSWORD_MARK, parse_body
-from api.security.guards import is_public
+from api.schemas import NEW_PASSWORD_MARK, parse_body, parse_query
+from api.security.guards import is_public, required_permissions
 from api.security.transport import (
     ACCESS_COOKIE,
     CSRF_ACCESS_COOKIE,
@@ -59,6 +59,8 @@ class Operation:
     # for a public view).
     security: tuple[dict[str, list[str]], ...] | None = None
     body_required: bool = True
+    query: type[BaseModel] | None = None
+    permissions: tuple[str, ...] = ()
 
 
 def documented(
@@ -71,10 +73,12 @@ def documented(
     headers: Iterable[str] = (),
     security: Iterable[dict[str, list[str]]] | None = None,
     body_required: bool = True,
+    query: type[BaseModel] | None = None,
 ) -> Callable[[View], View]:
     """Declare what a view takes and answers: the OpenAPI document reads it, and a view
     declared with a required `body` is called with the request's body parsed into it (as
-    its first argument).
+    its first argument); one declared with a `query` schema, with the query string parsed
+    into it (first, or after the body).
     """
     operation = Operation(
         summary,
@@ -85,16 +89,26 @@ def documented(
         tuple(headers),
         None if security is None else tuple(security),
         body_required,
+        query,
     )
 
     def mark(view: View) -> View:
         target: Any = view
+        if query is not None:
+            query_schema = query
+
+            @functools.wraps(view)
+            async def with_query(*args: Any, **kwargs: Any) -> Any:
+                return await view(parse_query(query_schema), *args, **kwargs)
+
+            target = with_query
         if body is not None and body_required:
             schema = body
+            inner = target
 
             @functools.wraps(view)
             async def with_body(*args: Any, **kwargs: Any) -> Any:
-                return await view(parse_body(schema), *args, **kwargs)
+                return await inner(parse_body(schema), *args, **kwargs)
 
             target = with_body
         setattr(target, _SPEC, operation)
@@ -123,6 +137,7 @@ def openapi_document(
             operation_id = rule.endpoint.replace(".", "_")
             if len(methods) > 1:
                 operation_id += f"_{method.lower()}"
+            operation = _with_permissions(operation, required_permissions(view))
             operations.append((path, method.lower(), operation_id, operation, is_public(view)))
     models = {m for *_, op, _ in operations for m in (op.body, op.response) if m is not None}
     _, schemas = models_json_schema(
@@ -148,6 +163,17 @@ def openapi_document(
     }
 
 
+def _with_permissions(operation: Operation, permissions: list[str]) -> Operation:
+    if not permissions:
+        return operation
+    return replace(
+        operation,
+        summary=f"{operation.summary}. Permission: {', '.join(permissions)}",
+        errors={**operation.errors, "forbidden": 403},
+        permissions=tuple(permissions),
+    )
+
+
 def _state_password_minimum(components: dict[str, Any], min_length: int) -> None:
     for schema in components.values():
         for member in schema.get("properties", {}).values():
@@ -164,10 +190,12 @@ def _security(method: str, op: Operation, public: bool) -> list[dict[str, list[s
         return list(op.security)
     if public:
         return []
-    cookie: dict[str, list[str]] = {"accessCookie": []}
+    # OpenAPI 3.1 lets any scheme list the roles it needs: the permissions, here.
+    needed = list(op.permissions)
+    cookie: dict[str, list[str]] = {"accessCookie": needed}
     if method.upper() in CSRF_METHODS:
         cookie["csrfToken"] = []
-    return [{"bearer": []}, cookie]
+    return [{"bearer": needed}, cookie]
 
 
 def _operation(
@@ -179,12 +207,16 @@ def _operation(
         "security": _security(method, op, public),
         "responses": _responses(op, public),
     }
-    params = re.findall(r"{([^}]+)}", path)
+    if op.permissions:
+        result["x-permissions"] = list(op.permissions)
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        for p in re.findall(r"{([^}]+)}", path)
+    ]
+    if op.query is not None:
+        params += _query_parameters(op.query)
     if params:
-        result["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params
-        ]
+        result["parameters"] = params
     if op.body is not None:
         result["requestBody"] = {
             "required": op.body_required,
@@ -193,6 +225,25 @@ def _operation(
             },
         }
     return result
+
+
+def _query_parameters(schema: type[BaseModel]) -> list[dict[str, Any]]:
+    document = schema.model_json_schema()
+    required = set(document.get("required", ()))
+    parameters = []
+    for name, member in document.get("properties", {}).items():
+        member = {k: v for k, v in member.items() if k != "title"}
+        description = member.pop("description", None)
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": member,
+        }
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
 
 
 def _responses(op: Operation, public: bool) -> dict[str, Any]:
@@ -207,6 +258,8 @@ def _responses(op: Operation, public: bool) -> dict[str, Any]:
     errors = {**_COMMON, **op.errors}
     if op.body is not None:
         errors.update(_BODY)
+    if op.query is not None:
+        errors["validation_error"] = 422
     if not public:
         errors.update(_TOKEN)
     by_status: dict[int, list[str]] = {}

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.admin.service import AdminService
+from api.audit import AuditTrail
 from api.auth.device_sessions import DeviceSessionService
 from api.auth.rotation import Rotation
 from api.auth.service import AuthService
@@ -34,6 +36,7 @@ class Services:
     sessions: DeviceSessionService
     account: AccountService
     ops: OpsService
+    admin: AdminService
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,21 @@ def open_resources(
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
+    trail = AuditTrail(keys.secret_material(), clock)
     services = Services(
         auth=AuthService(
-            database, passwords, limits, Rotation(ending, settings, clock), settings, clock
+            database,
+            passwords,
+            limits,
+            Rotation(ending, trail, settings, clock),
+            trail,
+            settings,
+            clock,
         ),
-        sessions=DeviceSessionService(database, ending, clock),
-        account=AccountService(database, passwords, limits, ending, settings),
+        sessions=DeviceSessionService(database, ending, trail, clock),
+        account=AccountService(database, passwords, limits, ending, trail, settings),
         ops=OpsService(engine, redis, draining),
+        admin=AdminService(database, ending, revocations, trail, settings),
     )
     return Resources(
         settings=settings,

@@ -25,9 +25,14 @@ from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
 from api.security.keys import KeySet
 from api.settings import Settings
+from db.errors import StoreUnavailable
 from db.redis_pool import prepare_redis
 
 logger = logging.getLogger(__name__)
+
+
+class StartupRefused(RuntimeError):
+    """The worker must not serve: the message says why, in one line."""
 
 
 class Runtime:
@@ -61,12 +66,34 @@ class Runtime:
         test owns, and a clock it can move.
         """
         resources = open_resources(self.settings, self.keys, self.draining, bind=bind, clock=clock)
+        try:
+            await self._refuse_unknown_roles(resources)
+        except BaseException:
+            await resources.close()
+            raise
         self._resources = resources
         await prepare_redis(resources.redis)
         if self.settings.session_purge_interval:
             self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)
             self._purge_schedule.start()
         return resources
+
+    async def _refuse_unknown_roles(self, resources: Resources) -> None:
+        # Once per worker: a user whose role ROLE_PERMISSIONS does not name would get
+        # tokens without permissions and could not be told apart from a typo in the setting.
+        known = sorted(self.settings.role_permissions)
+        try:
+            async with resources.database.unit_of_work() as uow:
+                unknown = await uow.users.roles_other_than(known)
+        except StoreUnavailable:
+            logger.warning("Postgres is unreachable: users' roles not checked at start-up")
+            return
+        if unknown:
+            raise StartupRefused(
+                f"Users hold roles that ROLE_PERMISSIONS does not name: {', '.join(unknown)}; "
+                f"add them to ROLE_PERMISSIONS (it names {', '.join(known)}) or change "
+                "those users' roles."
+            )
 
     async def stop(self) -> None:
         """Close the pools; the worker is going away."""

@@ -46,6 +46,13 @@ class Schema(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class QuerySchema(BaseModel):
+    """A query string: numbers and times arrive as text, so types are converted (not strict);
+    unknown parameters are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
 class ResponseSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -80,6 +87,10 @@ def parse_body(schema: type[M]) -> M:
         raise MalformedJson() from None
     if not isinstance(data, dict):
         raise MalformedJson()
+    return _validated(schema, data)
+
+
+def _validated(schema: type[M], data: dict[str, Any]) -> M:
     try:
         return schema.model_validate(data)
     except ValidationError as error:
@@ -89,6 +100,15 @@ def parse_body(schema: type[M]) -> M:
                 for e in error.errors(include_url=False, include_input=False)
             ]
         ) from None
+
+
+def parse_query(schema: type[M]) -> M:
+    """Parse the request's query string into `schema` (the first value of a repeated name).
+
+    Raises:
+        ValidationFailed.
+    """
+    return _validated(schema, request.args.to_dict())
 
 
 def respond(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:

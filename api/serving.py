@@ -26,7 +26,7 @@ from api.errors import PayloadTooLarge
 from api.lanes import Lane, Taken, lanes_for
 from api.metrics import observe_request, worker_exited
 from api.request_body import Body, ClientGone, drain, read_body
-from api.runtime import Runtime
+from api.runtime import Runtime, StartupRefused
 from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class AsgiApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()
+                except StartupRefused as error:
+                    logger.error("%s", error)  # one line: the reason is the whole story
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 except Exception as error:
                     logger.exception("worker start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})

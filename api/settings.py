@@ -51,6 +51,7 @@ class Settings:
     access_token_ttl: int
     refresh_token_ttl: int
     refresh_reuse_grace: int
+    role_permissions: dict[str, tuple[str, ...]]
     password_min_length: int
     max_body_bytes: int
     request_read_timeout: int
@@ -66,6 +67,7 @@ class Settings:
     redis_timeout: float
     db_application_name: str
     log_level: str
+    log_format: str
     rate_limits_enabled: bool
     login_rate_limit: str
     register_rate_limit: str
@@ -74,6 +76,7 @@ class Settings:
     trusted_proxy_hops: int
     ipv6_rate_limit_prefix: int
     session_retention: int
+    audit_retention_days: int
     session_purge_interval: int
 
     @property

@@ -7,6 +7,7 @@ start-up with one sentence saying what the variable should be.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import parse as parse_rate
+
+from api.security.permissions import BUILT_IN_ROLES, KNOWN_PERMISSIONS, ROLE_NAME
 
 T = TypeVar("T")
 
@@ -230,3 +233,40 @@ def validate_redis_url(url: str, variable: str = "REDIS_URL") -> str:
     if parts.scheme != "unix" and index and not index.isdigit():
         raise SettingsError(f"{variable}'s database index must be a number; got {index!r}.")
     return url
+
+
+@dataclass(frozen=True)
+class RolePermissionsJson(Parser[dict[str, tuple[str, ...]]]):
+    """A JSON object mapping each role to the list of permissions it grants."""
+
+    def parse(self, variable: str, text: str) -> dict[str, tuple[str, ...]]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in data.values()
+        ):
+            raise SettingsError(
+                f"{variable} must be a JSON object of role to list of permissions, e.g. "
+                '{"user": [], "admin": ["users:read", "users:write", "audit:read"]}.'
+            )
+        for role in BUILT_IN_ROLES:
+            if role not in data:
+                raise SettingsError(f"{variable} must name the role {role!r} (it may grant []).")
+        for role, permissions in data.items():
+            if not ROLE_NAME.fullmatch(role):
+                raise SettingsError(
+                    f"{variable} names the role {role!r}: a role is 1-16 characters of a-z, "
+                    "0-9, '_', '.' or '-', starting with a letter."
+                )
+            unknown = sorted(set(permissions) - KNOWN_PERMISSIONS)
+            if unknown:
+                raise SettingsError(
+                    f"{variable} gives {role!r} the unknown permission {unknown[0]!r}; known: "
+                    f"{', '.join(sorted(KNOWN_PERMISSIONS))}."
+                )
+        return {role: tuple(sorted(set(permissions))) for role, permissions in data.items()}
+
+    def render(self, value: dict[str, tuple[str, ...]]) -> str:
+        return json.dumps({role: list(p) for role, p in value.items()}, separators=(",", ":"))

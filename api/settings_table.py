@@ -24,6 +24,7 @@ from api.settings_parsers import (
     PostgresUrl,
     Rate,
     RedisUrl,
+    RolePermissionsJson,
     Seconds,
     SettingsError,
     SigningKey,
@@ -39,6 +40,7 @@ T = TypeVar("T")
 ENVIRONMENTS = ("development", "test", "production")
 ALGORITHMS = ("HS256", "RS256", "ES256", "EdDSA")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 WORKER_PROCESSES_DEFAULT = 2  # the Procfile's and scripts/run's ${WEB_CONCURRENCY:-2}
@@ -313,6 +315,15 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "seconds a superseded refresh token may still be exchanged",
     ),
     Setting(
+        "ROLE_PERMISSIONS",
+        RolePermissionsJson(),
+        '{"user": [], "admin": ["users:read", "users:write", "audit:read"]}',
+        "JSON object: each role and the permissions its access tokens carry (`users:read`, "
+        "`users:write`, `audit:read`). `user` and `admin` must be named; a role is 1-16 "
+        "characters of `a-z0-9_.-`. A role found on a user in the database but not here "
+        "stops the server at start-up",
+    ),
+    Setting(
         "PASSWORD_MIN_LENGTH",
         Whole(1, 1024),
         "12",
@@ -410,6 +421,13 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "how connections name themselves to Postgres and Redis",
     ),
     Setting("LOG_LEVEL", OneOf(LOG_LEVELS), "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
+    Setting(
+        "LOG_FORMAT",
+        OneOf(LOG_FORMATS),
+        "text",
+        "`text`, or `json`: one JSON object per line, and one line per security event with "
+        "the facts of its audit row and the request id",
+    ),
     ReadElsewhere(
         "PROMETHEUS_MULTIPROC_DIR",
         "a fresh private folder per server",
@@ -471,6 +489,12 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "seconds a session's row is kept after it expired or was revoked (to look at recent "
         "sign-outs), then purged (see Maintenance)",
         default_note="7 days",
+    ),
+    Setting(
+        "AUDIT_RETENTION_DAYS",
+        Whole(1),
+        "365",
+        "days an audit event is kept, then purged with the sessions (see Maintenance)",
     ),
     Setting(
         "SESSION_PURGE_INTERVAL",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db.audit import AuditEventWriter
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.sessions import SessionOpener
 from db.unit_of_work import UnitOfWork
@@ -85,6 +86,7 @@ class Statements:
     def __init__(self, connection: AsyncConnection) -> None:
         self.users = UserReader(connection)
         self.sessions = SessionOpener(connection)
+        self.audit = AuditEventWriter(connection)
 
 
 class Database:

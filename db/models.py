@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: User, and DeviceSession (one row per device login)."""
+"""SQLAlchemy 2 typed models: User, DeviceSession (one row per device login), AuditEvent."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    CheckConstraint,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH
@@ -31,8 +32,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("user", "admin")
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -43,7 +42,12 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         Index("ix_users_created_at_id", "created_at", "id"),
-        CheckConstraint("role IN ('user', 'admin')", name="role"),
+        # Prefix searches (LIKE 'abc%') by normalised address, whatever the collation.
+        Index(
+            "ix_users_email_normalised_pattern",
+            "email_normalised",
+            postgresql_ops={"email_normalised": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -52,6 +56,8 @@ class User(Base):
     # db.emails.normalise_email(email): unique, and the only lookup path by address.
     email_normalised: Mapped[str] = mapped_column(String(NORMALISED_EMAIL_MAX_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # One of ROLE_PERMISSIONS' roles: checked at start-up, not by a constraint, so an
+    # operator can add roles without a migration.
     role: Mapped[str] = mapped_column(String(16), server_default="user")
     disabled: Mapped[bool] = mapped_column(server_default=false())
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -80,3 +86,30 @@ class DeviceSession(Base):
     rotated_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEvent(Base):
+    """A security event, written in the transaction of the change it records; never updated.
+
+    No foreign keys: the trail of a deleted account stays. Never a token, password or hash.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        # Newest first, and the purge's path.
+        Index("ix_audit_events_occurred_at_id", "occurred_at", "id"),
+        Index("ix_audit_events_user_id_occurred_at_id", "user_id", "occurred_at", "id"),
+    )
+
+    # Sequence order breaks ties between events of the same moment (one transaction's).
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column()
+    type: Mapped[str] = mapped_column(String(40))
+    # Whose account the event is about; None for a failed login of an unknown address.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Who did it, when not the user themselves (an administrator).
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))

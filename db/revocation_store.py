@@ -1,14 +1,24 @@
 """RevocationStore: revoked tokens, sessions and per-user marks in Redis, each with a TTL.
 
 Every key of a user shares the hash tag `{<user_id>}`, so one MGET answers all
-three questions even on Redis Cluster.
+four questions even on Redis Cluster.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 
 from db.redis_pool import RedisClient, redis_errors
+
+
+class Revocation(enum.Enum):
+    """What the store says about a token."""
+
+    NONE = "none"
+    REVOKED = "revoked"
+    # Its user is disabled: every token of theirs is refused, whenever it was issued.
+    DISABLED = "disabled"
 
 
 def _ttl(seconds: float) -> int:
@@ -34,8 +44,14 @@ class RevocationStore:
     def _before_key(self, user_id: str) -> str:
         return f"{self._prefix}rv:{{{user_id}}}:before"
 
-    async def is_revoked(self, user_id: str, session_id: str, jti: str, issued_at: float) -> bool:
-        """Whether this token, its session, or everything of its user issued by then is revoked.
+    def _disabled_key(self, user_id: str) -> str:
+        return f"{self._prefix}rv:{{{user_id}}}:disabled"
+
+    async def revocation(
+        self, user_id: str, session_id: str, jti: str, issued_at: float
+    ) -> Revocation:
+        """Whether the user is disabled, or this token, its session, or everything of its user
+        issued by then is revoked.
 
         Raises:
             StoreUnavailable: Redis did not answer.
@@ -44,12 +60,17 @@ class RevocationStore:
             self._jti_key(user_id, jti),
             self._session_key(user_id, session_id),
             self._before_key(user_id),
+            self._disabled_key(user_id),
         )
         async with redis_errors():
-            token_mark, session_mark, before = await self._redis.mget(keys)
+            token_mark, session_mark, before, disabled = await self._redis.mget(keys)
+        if disabled is not None:
+            return Revocation.DISABLED
         if token_mark is not None or session_mark is not None:
-            return True
-        return before is not None and issued_at <= float(before)
+            return Revocation.REVOKED
+        if before is not None and issued_at <= float(before):
+            return Revocation.REVOKED
+        return Revocation.NONE
 
     async def revoke_token(self, user_id: str, jti: str, remaining: float) -> None:
         """Revoke one token for the `remaining` seconds it would stay valid."""
@@ -71,3 +92,16 @@ class RevocationStore:
         """Revoke every token of the user issued at or before `moment` (a Unix time)."""
         async with redis_errors():
             await self._redis.set(self._before_key(user_id), repr(moment), ex=_ttl(remaining))
+
+    async def mark_disabled(self, user_id: str, remaining: float) -> None:
+        """Refuse every token of the user for `remaining` seconds (the longest a token issued
+        until now can live), whatever its `iat`."""
+        async with redis_errors():
+            await self._redis.set(self._disabled_key(user_id), "1", ex=_ttl(remaining))
+
+    async def clear_disabled(self, user_id: str, moment: float, remaining: float) -> None:
+        """Lift the disabled mark, leaving every token issued until `moment` revoked."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._before_key(user_id), repr(moment), ex=_ttl(remaining))
+            pipe.delete(self._disabled_key(user_id))
+            await pipe.execute()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Insert, delete, func, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db.audit import NewEvent, recorded
 from db.models import DeviceSession
 
 # What GET /auth/sessions lists at most: a user's newest active sessions.
@@ -28,30 +30,75 @@ class Opening:
     user_agent: str | None
     now: datetime
 
+    def columns(self) -> dict[str, object]:
+        """The session row's columns."""
+        return {
+            "id": self.session_id,
+            "user_id": self.user_id,
+            "current_refresh_jti": self.refresh_jti,
+            "expires_at": self.expires_at,
+            "device_name": self.device_name,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "created_at": self.now,
+            "last_used_at": self.now,
+        }
+
+    def params(self) -> dict[str, object]:
+        """The session's columns as the parameters of the prebuilt INSERT."""
+        return {f"s_{name}": value for name, value in self.columns().items()}
+
     def statement(self) -> Insert:
-        # A plain INSERT: logins are hot, and nothing here needs the ORM's unit of work.
-        return insert(DeviceSession).values(
-            id=self.session_id,
-            user_id=self.user_id,
-            current_refresh_jti=self.refresh_jti,
-            expires_at=self.expires_at,
-            device_name=self.device_name,
-            ip=self.ip,
-            user_agent=self.user_agent,
-            created_at=self.now,
-            last_used_at=self.now,
-        )
+        # A plain INSERT: nothing here needs the ORM's unit of work.
+        return insert(DeviceSession).values(self.columns())
+
+
+# Built once: SQLAlchemy caches their compiled form, asyncpg their prepared statement.
+_SESSION_COLUMNS = (
+    "id",
+    "user_id",
+    "current_refresh_jti",
+    "expires_at",
+    "device_name",
+    "ip",
+    "user_agent",
+    "created_at",
+    "last_used_at",
+)
+_SESSIONS = cast(Table, DeviceSession.__table__)
+_OPEN_RECORDED = recorded(
+    insert(_SESSIONS)
+    .values({name: bindparam(f"s_{name}") for name in _SESSION_COLUMNS})
+    .returning(_SESSIONS.c.id)
+)
+_ROTATE_RECORDED = recorded(
+    update(_SESSIONS)
+    .where(
+        _SESSIONS.c.id == bindparam("r_session_id"),
+        _SESSIONS.c.user_id == bindparam("r_user_id"),
+        _SESSIONS.c.current_refresh_jti == bindparam("r_presented_jti"),
+        _SESSIONS.c.revoked_at.is_(None),
+    )
+    .values(
+        previous_refresh_jti=_SESSIONS.c.current_refresh_jti,
+        current_refresh_jti=bindparam("r_new_jti"),
+        rotated_at=bindparam("r_now"),
+        last_used_at=bindparam("r_now"),
+        expires_at=bindparam("r_expires_at"),
+    )
+    .returning(_SESSIONS.c.id)
+)
 
 
 class SessionOpener:
-    """Opens device sessions with one INSERT outside any transaction (it is atomic alone)."""
+    """Opens device sessions with one statement outside any transaction (atomic alone)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def open(self, opening: Opening) -> None:
-        """Insert the session row."""
-        await self._connection.execute(opening.statement())
+    async def open(self, opening: Opening, event: NewEvent) -> None:
+        """Insert the session row and the event that records it, in one statement."""
+        await self._connection.execute(_OPEN_RECORDED, {**opening.params(), **event.params()})
 
 
 class DeviceSessionRepository:
@@ -78,31 +125,24 @@ class DeviceSessionRepository:
         new_jti: uuid.UUID,
         expires_at: datetime,
         now: datetime,
+        event: NewEvent,
     ) -> bool:
-        """Make `new_jti` current if `presented_jti` still is; at most one caller wins.
+        """Make `new_jti` current if `presented_jti` still is, and record `event` if so; at
+        most one caller wins.
 
-        The condition and the write are one statement, so two concurrent refreshes
-        with the same token can't both succeed.
+        The condition, the write and the event are one statement, so two concurrent
+        refreshes with the same token can't both succeed, and no event lacks its rotation.
         """
-        statement = (
-            update(DeviceSession)
-            .where(
-                DeviceSession.id == session_id,
-                DeviceSession.user_id == user_id,
-                DeviceSession.current_refresh_jti == presented_jti,
-                DeviceSession.revoked_at.is_(None),
-            )
-            .values(
-                previous_refresh_jti=DeviceSession.current_refresh_jti,
-                current_refresh_jti=new_jti,
-                rotated_at=now,
-                last_used_at=now,
-                expires_at=expires_at,
-            )
-            .returning(DeviceSession.id)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self._session.execute(statement)).first() is not None
+        params = {
+            "r_session_id": session_id,
+            "r_user_id": user_id,
+            "r_presented_jti": presented_jti,
+            "r_new_jti": new_jti,
+            "r_now": now,
+            "r_expires_at": expires_at,
+            **event.params(),
+        }
+        return (await self._session.execute(_ROTATE_RECORDED, params)).first() is not None
 
     async def revoke(
         self, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.audit import AuditEventRepository
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.locks import AdvisoryLocks
 from db.sessions import DeviceSessionRepository
@@ -24,6 +25,7 @@ class UnitOfWork:
     users: UserRepository
     sessions: DeviceSessionRepository
     locks: AdvisoryLocks
+    audit: AuditEventRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -33,6 +35,7 @@ class UnitOfWork:
         self.users = UserRepository(self.session)
         self.sessions = DeviceSessionRepository(self.session)
         self.locks = AdvisoryLocks(self.session)
+        self.audit = AuditEventRepository(self.session)
         return self
 
     async def __aexit__(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.emails import NormalisedEmail
 from db.errors import ConflictError
 from db.models import User
+
+# LIKE's own wildcards and its escape character, matched literally in a prefix search.
+_LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 # Built once: SQLAlchemy caches its compiled form, asyncpg its prepared statement.
 _PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at).where(
@@ -45,13 +48,22 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, email: str, email_normalised: NormalisedEmail, password_hash: str) -> User:
-        """Insert a user (email as registered, and normalised) and return it.
+    async def add(
+        self,
+        email: str,
+        email_normalised: NormalisedEmail,
+        password_hash: str,
+        role: str | None = None,
+    ) -> User:
+        """Insert a user (email as registered, and normalised; role `user` unless given) and
+        return it.
 
         Raises:
             ConflictError: another user has this normalised email.
         """
         user = User(email=email, email_normalised=email_normalised, password_hash=password_hash)
+        if role is not None:
+            user.role = role
         self._session.add(user)
         try:
             await self._session.flush()
@@ -78,3 +90,58 @@ class UserRepository:
         """Delete the user; their sessions go with them (ON DELETE CASCADE)."""
         await self._session.delete(user)
         await self._session.flush()
+
+    async def page(
+        self,
+        email_prefix: NormalisedEmail | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[User]:
+        """Up to `limit` users, newest first, older than the key `after`, whose normalised
+        address starts with `email_prefix`."""
+        query = select(User)
+        if email_prefix:
+            pattern = email_prefix.translate(_LIKE_SPECIAL) + "%"
+            query = query.where(User.email_normalised.like(pattern, escape="\\"))
+        if after is not None:
+            query = query.where(tuple_(User.created_at, User.id) < tuple_(*after))
+        query = query.order_by(User.created_at.desc(), User.id.desc()).limit(limit)
+        return list((await self._session.execute(query)).scalars())
+
+    async def lock_active_admins(self, role: str) -> list[uuid.UUID]:
+        """Lock the users holding `role` who are not disabled, until the transaction ends;
+        their ids.
+
+        Two changes that could each leave no active admin wait for each other here, and
+        the second sees the first's result.
+        """
+        query = (
+            select(User.id)
+            .where(User.role == role, User.disabled.is_(False))
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def lock(self, user_id: uuid.UUID) -> User | None:
+        """The user with this id, its row locked until the transaction ends."""
+        query = select(User).where(User.id == user_id).with_for_update()
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def update_access(self, user: User, *, role: str, disabled: bool) -> None:
+        """Set the user's role and disabled flag."""
+        user.role = role
+        user.disabled = disabled
+        await self._session.flush()
+        await self._session.refresh(user, ["updated_at"])
+
+    async def roles_other_than(self, roles: list[str]) -> list[str]:
+        """The roles users hold that are not among `roles` (a few, for an error message)."""
+        query = (
+            select(User.role)
+            .where(User.role.not_in(roles))
+            .group_by(User.role)
+            .order_by(User.role)
+            .limit(5)
+        )
+        return list((await self._session.execute(query)).scalars())

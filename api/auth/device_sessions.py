@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from api.audit import AuditTrail, EventType
 from api.clock import Clock
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
@@ -15,9 +16,12 @@ from db.models import DeviceSession
 class DeviceSessionService:
     """Built once per worker; each method owns its transaction."""
 
-    def __init__(self, database: Database, ending: SessionEnding, clock: Clock) -> None:
+    def __init__(
+        self, database: Database, ending: SessionEnding, trail: AuditTrail, clock: Clock
+    ) -> None:
         self._database = database
         self._ending = ending
+        self._trail = trail
         self._clock = clock
 
     async def active(self, claims: AccessClaims) -> list[DeviceSession]:
@@ -27,15 +31,25 @@ class DeviceSessionService:
 
     async def logout(self, claims: AccessClaims) -> None:
         """Revoke the caller's session: this access token, its refresh token and every other."""
+        event = self._trail.event(
+            EventType.SESSION_LOGOUT, user_id=claims.user_id, session_id=claims.session_id
+        )
         async with self._database.unit_of_work() as uow:
             await self._ending.current(uow, claims)
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)
 
     async def logout_all(self, claims: AccessClaims) -> None:
         """Revoke every session of the user, on every device, at once."""
+        event = self._trail.event(
+            EventType.SESSIONS_LOGOUT_ALL, user_id=claims.user_id, session_id=claims.session_id
+        )
         async with self._database.unit_of_work() as uow:
             await self._ending.everything(uow, claims.user_id)
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)
         REVOCATIONS.labels("logout_all").inc()
 
     async def revoke(self, claims: AccessClaims, session_id: str) -> None:
@@ -46,4 +60,13 @@ class DeviceSessionService:
         """
         async with self._database.unit_of_work() as uow:
             await self._ending.one(uow, claims.user_id, session_id)
+            # `one` refused anything but a session id of this user's.
+            event = self._trail.event(
+                EventType.SESSION_REVOKED,
+                user_id=claims.user_id,
+                session_id=session_id,
+                details={"by_session": claims.session_id},
+            )
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from api.audit import AuditTrail, EventType
 from api.clock import Clock
 from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
 from api.security.claims import RefreshClaims
@@ -25,8 +26,11 @@ from db.unit_of_work import UnitOfWork
 class Rotation:
     """The refresh rules, built once with the session-ending rules they fall back on."""
 
-    def __init__(self, ending: SessionEnding, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, ending: SessionEnding, trail: AuditTrail, settings: Settings, clock: Clock
+    ) -> None:
         self._ending = ending
+        self._trail = trail
         self._settings = settings
         self._grace = timedelta(seconds=settings.refresh_reuse_grace)
         self._clock = clock
@@ -49,6 +53,7 @@ class Rotation:
         new_jti = uuid.uuid4()
         now = self._clock()
         tokens = self._pair(user_id, user.role, session_id, new_jti, None)
+        event = self._trail.event(EventType.TOKEN_REFRESHED, user_id=user_id, session_id=session_id)
         rotated = await uow.sessions.rotate_refresh(
             session_id=session_id,
             user_id=user_id,
@@ -56,20 +61,34 @@ class Rotation:
             new_jti=new_jti,
             expires_at=tokens.refresh_expires_at,
             now=now,
+            event=event,
         )
         if rotated:
             await uow.commit()
+            self._trail.logged(event)
             return tokens
         session = await uow.sessions.get(session_id, user_id)
         if session is None or session.revoked_at is not None:
             raise TokenRevoked()
         if self._within_grace(session, claims.jti, now):
             # The current link again, never a second chain.
+            event = self._trail.event(
+                EventType.TOKEN_REFRESHED,
+                user_id=user_id,
+                session_id=session_id,
+                details={"within_grace": True},
+            )
+            await uow.audit.add(event)
+            await uow.commit()
+            self._trail.logged(event)
             return self._pair(
                 user_id, user.role, session_id, session.current_refresh_jti, session.expires_at
             )
         await self._ending.reused(uow, claims, session)
+        event = self._trail.event(EventType.REFRESH_REUSED, user_id=user_id, session_id=session_id)
+        await uow.audit.add(event)
         await uow.commit()
+        self._trail.logged(event)
         raise RefreshTokenReused()
 
     def _pair(

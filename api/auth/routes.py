@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
 from api.auth.schemas import (
@@ -23,9 +23,10 @@ from api.auth.service import AuthService, Device
 from api.errors import TokenMissing
 from api.metrics import login_outcome
 from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
+from api.request_context import request_origin
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, respond
-from api.security.client_address import ClientAddress, client_address
+from api.security.client_address import ClientAddress
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
@@ -35,7 +36,6 @@ from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-USER_AGENT_MAX = 512
 AsyncView = Callable[..., Awaitable[Response]]
 
 
@@ -180,7 +180,7 @@ async def delete_session(session_id: str) -> Response:
     "Any method and any path below /auth/verify/ get the same answer; a body is ignored",
     status=204,
     errors=STORE_ERRORS,
-    headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role"],
+    headers=["X-Auth-User", "X-Auth-Session", "X-Auth-Role", "X-Auth-Permissions"],
 )
 async def verify(forwarded_path: str = "") -> Response:
     response = no_content()
@@ -201,11 +201,9 @@ for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_be
 
 
 def _client() -> ClientAddress:
-    # Worked out once per request: an unusable forwarded entry is logged once.
-    if "client" not in g:
-        g.client = client_address(request.environ)
-    client: ClientAddress = g.client
-    return client
+    # Worked out once per request (an unusable forwarded entry is logged once), and the
+    # same the audit trail records.
+    return request_origin().client
 
 
 def _ip_limit_key() -> str:
@@ -213,9 +211,7 @@ def _ip_limit_key() -> str:
 
 
 def _user_agent() -> str | None:
-    # Fits its column, and holds no control characters (Postgres text refuses NUL).
-    printable = "".join(c for c in request.user_agent.string if c.isprintable())
-    return printable[:USER_AGENT_MAX] or None
+    return request_origin().user_agent
 
 
 def _signed_out() -> Response:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from api.audit import AuditTrail, EventType
 from api.auth.rotation import Rotation
 from api.clock import Clock
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
@@ -46,6 +47,7 @@ class AuthService:
         passwords: Passwords,
         limits: RateLimits,
         rotation: Rotation,
+        trail: AuditTrail,
         settings: Settings,
         clock: Clock,
     ) -> None:
@@ -53,6 +55,7 @@ class AuthService:
         self._passwords = passwords
         self._limits = limits
         self._rotation = rotation
+        self._trail = trail
         self._settings = settings
         self._clock = clock
 
@@ -100,7 +103,10 @@ class AuthService:
                 user = await uow.users.add(email, normalised, password_hash)
             except ConflictError:
                 raise EmailTaken() from None
+            event = self._trail.event(EventType.USER_REGISTERED, user_id=user.id)
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)
         return user
 
     async def login(self, email: str, password: str, device: Device) -> Login:
@@ -119,10 +125,13 @@ class AuthService:
                 user = await statements.users.credentials(normalised)
             if user is None:
                 await passwords.verify_dummy(password)
+                await self._login_failed(None, "unknown_email", normalised)
                 raise InvalidCredentials()
             if not await passwords.verify(user.password_hash, password):
+                await self._login_failed(user.id, "wrong_password")
                 raise InvalidCredentials()
         if user.disabled:
+            await self._login_failed(user.id, "account_disabled")
             raise AccountDisabled()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
@@ -145,9 +154,16 @@ class AuthService:
             user_agent=device.user_agent,
             now=now,
         )
-        # One INSERT is atomic alone: no transaction around it.
+        event = self._trail.event(
+            EventType.LOGIN_SUCCEEDED,
+            user_id=user.id,
+            session_id=session_id,
+            details={"device_name": device.name},
+        )
+        # The session and its event are one statement, atomic alone: no transaction around it.
         async with self._database.statements() as statements:
-            await statements.sessions.open(opening)
+            await statements.sessions.open(opening, event)
+        self._trail.logged(event)
         return Login(session_id=str(session_id), tokens=tokens)
 
     async def refresh(self, claims: RefreshClaims) -> IssuedTokens:
@@ -158,6 +174,17 @@ class AuthService:
         """
         async with self._database.unit_of_work() as uow:
             return await self._rotation.exchange(uow, claims)
+
+    async def _login_failed(
+        self, user_id: uuid.UUID | None, reason: str, unknown_email: str | None = None
+    ) -> None:
+        details = {"reason": reason}
+        if unknown_email is not None:
+            details["email_hash"] = self._trail.email_hash(unknown_email)
+        event = self._trail.event(EventType.LOGIN_FAILED, user_id=user_id, details=details)
+        async with self._database.statements() as statements:
+            await statements.audit.add(event)
+        self._trail.logged(event)
 
     async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
         password_hash = await self._passwords.hash(password)

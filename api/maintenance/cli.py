@@ -20,9 +20,10 @@ from db.unit_of_work import UnitOfWork
 @click.command("purge")
 @with_appcontext
 def purge_command() -> None:
-    """Delete sessions that expired or were revoked more than SESSION_RETENTION ago."""
+    """Delete sessions that ended more than SESSION_RETENTION ago, and audit events older
+    than AUDIT_RETENTION_DAYS."""
     settings: Settings = current_app.extensions["runtime"].settings
-    where = _server(settings.database_url)
+    where = server_of(settings.database_url)
     try:
         # The server's pools live on its workers' loops: this command has its own loop and engine.
         report = asyncio.run(_purge_once(settings))
@@ -51,7 +52,7 @@ async def _purge_once(settings: Settings) -> PurgeReport:
         await engine.dispose()
 
 
-def _server(database_url: str) -> str:
+def server_of(database_url: str) -> str:
     # Host, port and database only: the URL may carry a password.
     parts = urlsplit(database_url)
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"

@@ -1,4 +1,5 @@
-"""Purge sessions that ended (expired or were revoked) more than SESSION_RETENTION ago.
+"""Purge sessions that ended (expired or were revoked) more than SESSION_RETENTION ago,
+and audit events older than AUDIT_RETENTION_DAYS.
 
 Rows of ended sessions are kept only so an operator can look at recent sign-outs.
 Deleting one never revives a token: a revoked token is refused through its Redis
@@ -41,6 +42,11 @@ def purge_kinds(settings: Settings) -> list[PurgeKind]:
             "sessions",
             settings.session_retention,
             lambda uow, cutoff, limit: uow.sessions.delete_ended_before(cutoff, limit),
+        ),
+        PurgeKind(
+            "audit events",
+            settings.audit_retention_days * 24 * 3600,
+            lambda uow, cutoff, limit: uow.audit.delete_before(cutoff, limit),
         ),
     ]
 

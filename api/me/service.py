@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from api.audit import AuditTrail, EventType
 from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
@@ -26,12 +27,14 @@ class AccountService:
         passwords: Passwords,
         limits: RateLimits,
         ending: SessionEnding,
+        trail: AuditTrail,
         settings: Settings,
     ) -> None:
         self._database = database
         self._passwords = passwords
         self._limits = limits
         self._ending = ending
+        self._trail = trail
         self._settings = settings
 
     async def profile(self, claims: AccessClaims) -> Profile:
@@ -63,7 +66,12 @@ class AccountService:
             user = await self._check_password(uow, claims, current_password)
             await uow.users.set_password_hash(user, await self._passwords.hash(new_password))
             await self._ending.all_but(uow, claims.user_id, keep=claims.session_id)
+            event = self._trail.event(
+                EventType.PASSWORD_CHANGED, user_id=claims.user_id, session_id=claims.session_id
+            )
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)
         REVOCATIONS.labels("other_sessions").inc()
 
     async def delete(self, claims: AccessClaims, password: str) -> None:
@@ -79,7 +87,12 @@ class AccountService:
             # with the user, so a refresh running at this moment can't outlive the account.
             await self._ending.everything(uow, claims.user_id)
             await uow.users.delete(user)
+            event = self._trail.event(
+                EventType.ACCOUNT_DELETED, user_id=claims.user_id, session_id=claims.session_id
+            )
+            await uow.audit.add(event)
             await uow.commit()
+        self._trail.logged(event)
         REVOCATIONS.labels("account_deleted").inc()
 
     async def _check_password(self, uow: UnitOfWork, claims: AccessClaims, password: str) -> User:

@@ -23,6 +23,8 @@ class AccessClaims(RefreshClaims):
     """What a verified access token says about its bearer."""
 
     role: str
+    # Sorted; what ROLE_PERMISSIONS granted the role when the token was issued.
+    permissions: tuple[str, ...]
     fresh: bool
 
     def identity_headers(self) -> list[tuple[str, str]]:
@@ -31,4 +33,5 @@ class AccessClaims(RefreshClaims):
             ("X-Auth-User", self.user_id),
             ("X-Auth-Session", self.session_id),
             ("X-Auth-Role", self.role),
+            ("X-Auth-Permissions", ",".join(self.permissions)),
         ]

@@ -95,6 +95,19 @@ class KeySet:
             return None
         return next((key for key in self.keys if key.kid == kid), None)
 
+    def secret_material(self) -> bytes:
+        """Bytes only this service holds (the HS256 secret, or the private key), to derive
+        other keys from: never published, never used as they are."""
+        if not self.is_asymmetric:
+            return str(self.signing_key).encode()
+        return bytes(
+            self.signing_key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The RFC 7517 JWK Set of the public keys, the signing key first."""
         return {"keys": [entry for key in self.keys if (entry := key.published()) is not None]}

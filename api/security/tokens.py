@@ -13,6 +13,7 @@ from flask import Flask
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
 from api.security.keys import KeySet
+from api.security.permissions import permissions_of
 from api.security.transport import (
     ACCESS_COOKIE,
     CSRF_ACCESS_COOKIE,
@@ -86,6 +87,7 @@ def issue_tokens(
 
     By default the refresh token starts a new link of the chain (a new jti, the full
     lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
+    The access token carries the permissions ROLE_PERMISSIONS grants `role`.
     """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
@@ -100,7 +102,13 @@ def issue_tokens(
     access_token = create_access_token(
         identity=str(user_id),
         fresh=fresh,
-        additional_claims={"sid": sid, "role": role, "jti": access_jti, "iat": now},
+        additional_claims={
+            "sid": sid,
+            "role": role,
+            "permissions": permissions_of(settings.role_permissions, role),
+            "jti": access_jti,
+            "iat": now,
+        },
     )
     refresh_token = create_refresh_token(
         identity=str(user_id),

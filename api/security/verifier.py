@@ -20,11 +20,20 @@ from typing import Any
 
 import jwt as pyjwt
 
-from api.errors import FreshTokenRequired, TokenExpired, TokenInvalid, TokenRevoked
+from api.errors import (
+    AccountDisabled,
+    ApiError,
+    FreshTokenRequired,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+)
+from api.metrics import token_failures
 from api.security.claims import AccessClaims, RefreshClaims
 from api.security.keys import KeySet
+from api.security.permissions import MAX_PERMISSIONS, PERMISSION_NAME
 from api.settings import Settings
-from db.revocation_store import RevocationStore
+from db.revocation_store import Revocation, RevocationStore
 
 # Claims every token of this service carries; a token without one of them is not ours.
 _REQUIRED = ["exp", "iat", "nbf", "sub", "jti"]
@@ -70,10 +79,11 @@ class TokenVerifier:
             FreshTokenRequired: `fresh` was asked and the token came from a refresh.
             StoreUnavailable: Redis did not answer (fail closed).
         """
-        claims = self.access_claims(token)
-        await self._refuse_revoked(claims)
-        if fresh and not claims.fresh:
-            raise FreshTokenRequired()
+        with token_failures():
+            claims = self.access_claims(token)
+            await self._refuse_revoked(claims, disabled=TokenRevoked)
+            if fresh and not claims.fresh:
+                raise FreshTokenRequired()
         return claims
 
     async def refresh_claims(self, token: str) -> RefreshClaims:
@@ -81,9 +91,11 @@ class TokenVerifier:
 
         Raises:
             TokenInvalid, TokenExpired, TokenRevoked, StoreUnavailable: as `authenticate`.
+            AccountDisabled: an administrator disabled the token's user.
         """
-        claims = _refresh_claims(self._decode(token), self._refresh_ttl)
-        await self._refuse_revoked(claims)
+        with token_failures():
+            claims = _refresh_claims(self._decode(token), self._refresh_ttl)
+            await self._refuse_revoked(claims, disabled=AccountDisabled)
         return claims
 
     def access_claims(self, token: str) -> AccessClaims:
@@ -105,10 +117,13 @@ class TokenVerifier:
             raise TokenExpired()
         return claims
 
-    async def _refuse_revoked(self, claims: RefreshClaims) -> None:
-        if await self._revocations.is_revoked(
+    async def _refuse_revoked(self, claims: RefreshClaims, *, disabled: type[ApiError]) -> None:
+        verdict = await self._revocations.revocation(
             claims.user_id, claims.session_id, claims.jti, claims.issued_at
-        ):
+        )
+        if verdict is Revocation.DISABLED:
+            raise disabled()
+        if verdict is Revocation.REVOKED:
             raise TokenRevoked()
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -150,7 +165,21 @@ def _access_claims(claims: dict[str, Any], lifetime: int) -> AccessClaims:
     role, fresh = claims.get("role"), claims.get("fresh")
     if not isinstance(role, str) or not _ROLE.fullmatch(role) or not isinstance(fresh, bool):
         raise TokenInvalid()
-    return AccessClaims(**_common_claims(claims, lifetime), role=role, fresh=fresh)
+    return AccessClaims(
+        **_common_claims(claims, lifetime),
+        role=role,
+        permissions=_permissions(claims.get("permissions")),
+        fresh=fresh,
+    )
+
+
+def _permissions(value: Any) -> tuple[str, ...]:
+    # They travel into X-Auth-Permissions, comma-separated: a closed character set only.
+    if not isinstance(value, list) or len(value) > MAX_PERMISSIONS:
+        raise TokenInvalid()
+    if not all(isinstance(p, str) and PERMISSION_NAME.fullmatch(p) for p in value):
+        raise TokenInvalid()
+    return tuple(value)
 
 
 def _refresh_claims(claims: dict[str, Any], lifetime: int) -> RefreshClaims:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -25,9 +27,12 @@ def e2e_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def server(e2e_settings: Settings) -> Iterator[Server]:
-    """One 2-worker server for the whole session; its shutdown must be clean."""
+    """One 2-worker server for the whole session; its shutdown must be clean, and the audit
+    events it wrote go with it."""
+    started = datetime.now(UTC)
     server = Server(settings_env(e2e_settings), workers=2)
     yield server
+    asyncio.run(_delete_events_since(e2e_settings.database_url, started))
     output = server.stop()
     problems = [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]
     assert not problems, output
@@ -41,6 +46,14 @@ async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 def _plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _delete_events_since(database_url: str, started: datetime) -> None:
+    conn = await asyncpg.connect(_plain_dsn(database_url))
+    try:
+        await conn.execute("DELETE FROM audit_events WHERE occurred_at >= $1", started)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -61,6 +74,9 @@ async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator[Users]:
         ids = await pg.fetch(
             "DELETE FROM users WHERE email_normalised = ANY($1::text[]) RETURNING id::text",
             [normalise_email(e) for e in tracker.emails],
+        )
+        await pg.execute(
+            "DELETE FROM audit_events WHERE user_id = ANY($1::uuid[])", [r["id"] for r in ids]
         )
         redis = Redis.from_url(redis_url)
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +33,7 @@ class Harness:
     resources: Resources
     # The connection whose rolled-back transaction holds the app's writes, if any.
     bind: AsyncConnection | None = None
+    started_at: datetime = field(default_factory=utc_now)
 
     async def register(self, email: str, password: str = "a long enough passphrase") -> Any:
         response = await self.client.post(
@@ -134,13 +136,18 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def stop_harness(harness: Harness, *emails: str) -> None:
-    """For a harness whose writes commit: delete the users it made, empty Redis, stop it."""
+    """For a harness whose writes commit: delete the users it made and the audit events it
+    wrote, empty Redis, stop it."""
     try:
         async with harness.resources.database.unit_of_work() as uow:
             for email in emails:
                 user = await uow.users.get_by_email(normalise_email(email))
                 if user is not None:
                     await uow.users.delete(user)
+            await uow.session.execute(
+                text("DELETE FROM audit_events WHERE occurred_at >= :started"),
+                {"started": harness.started_at},
+            )
             await uow.commit()
         await forget_redis_keys(
             harness.resources.redis, harness.resources.settings.redis_key_prefix

@@ -17,14 +17,15 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from api.maintenance.purge import purge
 from api.maintenance.schedule import PurgeSchedule
 from api.settings import Settings
+from db.audit import NewEvent
 from db.emails import normalise_email
 from db.engine import create_engine, create_session_factory
-from db.models import DeviceSession, User
+from db.models import AuditEvent, DeviceSession, User
 from db.sessions import Opening
 from db.unit_of_work import UnitOfWork
 from tests.conftest import ROOT
@@ -278,7 +279,7 @@ async def test_purge_command_prints_one_line_of_what_it_deleted_and_exits_0(
     code, out, err = await _flask_purge(settings, settings.database_url)
 
     assert code == 0, err
-    match = re.fullmatch(r"purged sessions: (\d+)\n", out)
+    match = re.fullmatch(r"purged sessions: (\d+), audit events: \d+\n", out)
     assert match, out
     assert int(match.group(1)) >= len(old)
     assert await sessions.remaining(old) == set()
@@ -317,3 +318,38 @@ async def test_purge_schedule_purges_periodically_and_stops_cleanly(
     assert await sessions.remaining(old) == set()
     # Stopped between purges: nothing left running on the loop.
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "purge-schedule"]
+
+
+async def test_purge_deletes_audit_events_past_their_retention_only(settings: Settings) -> None:
+    engine = create_engine(
+        settings.database_url, pool_size=1, pool_timeout=5, application_name="purge-audit-test"
+    )
+    factory = create_session_factory(engine)
+    now = datetime.now(UTC)
+    marker = {"test": uuid.uuid4().hex}
+    try:
+        async with UnitOfWork(factory) as uow:
+            for age in (400, 366, 364, 1):
+                await uow.audit.add(
+                    NewEvent(type="test.event", occurred_at=now - age * DAY, details=marker)
+                )
+            await uow.commit()
+        report = await purge(
+            lambda: UnitOfWork(factory), replace(settings, audit_retention_days=365)
+        )
+        async with UnitOfWork(factory) as uow:
+            left = await uow.session.execute(
+                select(AuditEvent.occurred_at).where(
+                    AuditEvent.details["test"].astext == marker["test"]
+                )
+            )
+            ages = sorted(round((now - at) / DAY) for at in left.scalars())
+            await uow.session.execute(
+                delete(AuditEvent).where(AuditEvent.details["test"].astext == marker["test"])
+            )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    print(f"audit purge: {report.summary()}; ages left {ages}")
+    assert report.deleted["audit events"] >= 2
+    assert ages == [1, 364]

@@ -48,6 +48,7 @@ def _token(**overrides: object) -> str:
         "type": "access",
         "fresh": True,
         "role": "user",
+        "permissions": [],
         **overrides,
     }
     return jwt.encode(claims, SETTINGS.jwt_secret_key, algorithm="HS256")
@@ -93,6 +94,12 @@ def test_the_cache_stays_within_its_size() -> None:
         {"role": 7},
         {"role": "admin\r\nX-Injected: 1"},
         {"role": ""},
+        {"permissions": None},
+        {"permissions": "users:read"},
+        {"permissions": ["users:read,audit:read"]},
+        {"permissions": ["users:read\r\nX-Injected: 1"]},
+        {"permissions": [7]},
+        {"permissions": ["p"] * 65},
         {"fresh": "yes"},
         {"sub": "not-a-uuid"},
         {"sub": 12},

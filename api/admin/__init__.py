@@ -1,0 +1,1 @@
+"""/admin: users and the audit trail, for holders of the admin permissions."""

@@ -1,0 +1,79 @@
+"""Opaque keyset cursors: base64url of the last listed item's sort key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from api.errors import ValidationFailed
+
+
+def _encode(parts: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        parts = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise _malformed() from None
+    if not isinstance(parts, list) or len(parts) != 2 or not all(isinstance(p, str) for p in parts):
+        raise _malformed()
+    return parts
+
+
+def _malformed() -> ValidationFailed:
+    return ValidationFailed([{"field": "cursor", "message": "Not a cursor this API returned."}])
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _malformed() from None
+    if moment.tzinfo is None:
+        raise _malformed()
+    return moment
+
+
+def user_cursor(created_at: datetime, user_id: uuid.UUID) -> str:
+    """The cursor after a user of a listing."""
+    return _encode([created_at.isoformat(), str(user_id)])
+
+
+def after_user(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The sort key a user cursor stands for.
+
+    Raises:
+        ValidationFailed: not a cursor this API returned.
+    """
+    if cursor is None:
+        return None
+    moment, user_id = _decode(cursor)
+    try:
+        return _moment(moment), uuid.UUID(user_id)
+    except ValueError:
+        raise _malformed() from None
+
+
+def event_cursor(occurred_at: datetime, event_id: int) -> str:
+    """The cursor after an audit event of a listing."""
+    return _encode([occurred_at.isoformat(), str(event_id)])
+
+
+def after_event(cursor: str | None) -> tuple[datetime, int] | None:
+    """The sort key an audit-event cursor stands for.
+
+    Raises:
+        ValidationFailed: not a cursor this API returned.
+    """
+    if cursor is None:
+        return None
+    moment, event_id = _decode(cursor)
+    if not event_id.isdigit() or len(event_id) > 19:
+        raise _malformed()
+    return _moment(moment), int(event_id)

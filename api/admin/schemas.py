@@ -1,0 +1,73 @@
+"""Query strings and bodies of the /admin routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, Field, StringConstraints
+
+from api.schemas import QuerySchema, ResponseSchema, Schema, Storable
+
+Limit = Annotated[int, Field(ge=1, le=100, description="1-100")]
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
+
+
+class UserListQuery(QuerySchema):
+    limit: Limit = 50
+    cursor: Cursor | None = None
+    email: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=254),
+            Storable,
+            Field(description="A prefix of the normalised address (case-insensitive)."),
+        ]
+        | None
+    ) = None
+
+
+class UserUpdate(Schema):
+    role: Annotated[str, StringConstraints(min_length=1, max_length=16), Storable] | None = None
+    disabled: bool | None = None
+
+
+class AdminUserResponse(ResponseSchema):
+    id: uuid.UUID
+    email: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserListResponse(ResponseSchema):
+    users: list[AdminUserResponse]
+    next_cursor: str | None
+
+
+class AuditEventQuery(QuerySchema):
+    user_id: uuid.UUID | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=40), Storable] | None = None
+    since: Annotated[AwareDatetime, Field(description="Inclusive, RFC 3339.")] | None = None
+    until: Annotated[AwareDatetime, Field(description="Exclusive, RFC 3339.")] | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class AuditEventResponse(ResponseSchema):
+    id: Annotated[str, BeforeValidator(str)]
+    type: str
+    occurred_at: datetime
+    user_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+class AuditEventListResponse(ResponseSchema):
+    events: list[AuditEventResponse]
+    next_cursor: str | None

@@ -1,0 +1,187 @@
+"""The rules of administering users: listing them, changing their role or disabling them
+(at once, everywhere), signing them out, and reading the audit trail."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from api.audit import AuditTrail, EventType
+from api.errors import LastAdmin, NotFound, ValidationFailed
+from api.security.claims import AccessClaims
+from api.security.permissions import ADMIN
+from api.session_ending import SessionEnding
+from api.settings import Settings
+from db.audit import EventFilter
+from db.emails import normalise_email
+from db.engine import Database
+from db.models import AuditEvent, User
+from db.revocation_store import RevocationStore
+from db.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+# A disabled user's mark outlives every token issued before it by this much (clock skew
+# between the workers that issue tokens and Redis).
+_MARK_MARGIN = 60
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; `more` when a next page exists."""
+
+    items: list[T]
+    more: bool
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """What PATCH /admin/users/{id} asks for: a new role, a new disabled flag, or both."""
+
+    role: str | None = None
+    disabled: bool | None = None
+
+
+def _page(rows: list[T], limit: int) -> Page[T]:
+    return Page(rows[:limit], len(rows) > limit)
+
+
+def _user_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound("No such user.") from None
+
+
+class AdminService:
+    """Built once per worker; each method owns its transaction."""
+
+    def __init__(
+        self,
+        database: Database,
+        ending: SessionEnding,
+        revocations: RevocationStore,
+        trail: AuditTrail,
+        settings: Settings,
+    ) -> None:
+        self._database = database
+        self._ending = ending
+        self._revocations = revocations
+        self._trail = trail
+        self._settings = settings
+
+    async def users(
+        self, email_prefix: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> Page[User]:
+        """Users newest first, after the key `after`, whose normalised address starts with
+        the normalised `email_prefix`."""
+        prefix = normalise_email(email_prefix) if email_prefix else None
+        async with self._database.unit_of_work() as uow:
+            return _page(await uow.users.page(prefix, after, limit + 1), limit)
+
+    async def user(self, user_id: str) -> User:
+        """One user.
+
+        Raises:
+            NotFound: no user has this id.
+        """
+        async with self._database.unit_of_work() as uow:
+            user = await uow.users.get(_user_id(user_id))
+        if user is None:
+            raise NotFound("No such user.")
+        return user
+
+    async def update(self, actor: AccessClaims, user_id: str, change: AccessChange) -> User:
+        """Change a user's role or disabled flag. Either change revokes every session and
+        token of the user before the answer; a disabled user's tokens are refused whenever
+        they were issued, and re-enabling revives none of them.
+
+        Raises:
+            NotFound: no user has this id.
+            ValidationFailed: the role is not one of ROLE_PERMISSIONS.
+            LastAdmin: the change would leave no active admin.
+        """
+        if change.role is not None and change.role not in self._settings.role_permissions:
+            roles = ", ".join(sorted(self._settings.role_permissions))
+            raise ValidationFailed([{"field": "role", "message": f"Must be one of: {roles}."}])
+        target = _user_id(user_id)
+        async with self._database.unit_of_work() as uow:
+            user = await self._lock_for_change(uow, target, change)
+            was_disabled = user.disabled
+            before = {"role": user.role, "disabled": user.disabled}
+            role = change.role if change.role is not None else user.role
+            disabled = change.disabled if change.disabled is not None else user.disabled
+            after = {"role": role, "disabled": disabled}
+            changed = after != before
+            event = None
+            if changed:
+                await uow.users.update_access(user, role=role, disabled=disabled)
+                await self._ending.everything(uow, user_id)
+                if was_disabled and not disabled:
+                    # Before the commit: if it fails, the database still refuses this user.
+                    await self._revocations.clear_disabled(
+                        user_id, time.time(), self._settings.refresh_token_ttl
+                    )
+                event = self._trail.event(
+                    EventType.ADMIN_USER_UPDATED,
+                    user_id=user.id,
+                    actor_id=actor.user_id,
+                    details={"before": before, "after": after},
+                )
+                await uow.audit.add(event)
+                await uow.commit()
+        if disabled:
+            # After the commit (a failed one must not lock the user out), before the answer;
+            # written again by a repeated request, so a retry after a Redis failure sets it.
+            await self._revocations.mark_disabled(
+                user_id, self._settings.refresh_token_ttl + _MARK_MARGIN
+            )
+        if event is not None:
+            self._trail.logged(event)
+        return user
+
+    async def sign_out(self, actor: AccessClaims, user_id: str) -> None:
+        """Revoke every session and token of the user.
+
+        Raises:
+            NotFound: no user has this id.
+        """
+        target = _user_id(user_id)
+        async with self._database.unit_of_work() as uow:
+            if await uow.users.lock(target) is None:
+                raise NotFound("No such user.")
+            await self._ending.everything(uow, user_id)
+            event = self._trail.event(
+                EventType.ADMIN_SESSIONS_REVOKED, user_id=target, actor_id=actor.user_id
+            )
+            await uow.audit.add(event)
+            await uow.commit()
+        self._trail.logged(event)
+
+    async def events(
+        self, where: EventFilter, after: tuple[datetime, int] | None, limit: int
+    ) -> Page[AuditEvent]:
+        """Audit events newest first, after the key `after`, matching `where`."""
+        async with self._database.unit_of_work() as uow:
+            return _page(await uow.audit.page(where, after, limit + 1), limit)
+
+    async def _lock_for_change(
+        self, uow: UnitOfWork, user_id: uuid.UUID, change: AccessChange
+    ) -> User:
+        # Every change that could remove an active admin locks the active admins first, in
+        # one order, then its user: two such changes wait for each other instead of each
+        # leaving the other as the last admin (or deadlocking).
+        may_remove_admin = change.disabled is True or (
+            change.role is not None and change.role != ADMIN
+        )
+        admins = await uow.users.lock_active_admins(ADMIN) if may_remove_admin else []
+        user = await uow.users.lock(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if may_remove_admin and admins == [user.id]:
+            raise LastAdmin()
+        return user

@@ -1,0 +1,92 @@
+"""`flask --app api create-admin EMAIL`: make the first administrator (or promote one)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError
+
+from api.admin.first_admin import FirstAdmin, Outcome
+from api.audit import AuditTrail
+from api.clock import utc_now
+from api.errors import ValidationFailed
+from api.maintenance.cli import server_of
+from api.security.keys import KeySet
+from api.security.passwords import Passwords
+from api.settings import Settings
+from db.engine import Database, create_engine
+from db.errors import StoreUnavailable
+
+
+@click.command("create-admin")
+@click.argument("email")
+@with_appcontext
+def create_admin_command(email: str) -> None:
+    """Create EMAIL's account as admin (password from stdin, or prompted on a terminal),
+    or promote the existing account."""
+    settings: Settings = current_app.extensions["runtime"].settings
+    where = server_of(settings.database_url)
+    try:
+        # The server's pools live on its workers' loops: this command has its own.
+        outcome = asyncio.run(_create_or_promote(settings, email))
+    except ValidationFailed as error:
+        reasons = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
+        raise click.ClickException(f"{email} was not made an admin: {reasons}") from None
+    except StoreUnavailable:
+        raise click.ClickException(
+            f"Postgres is unreachable at {where} (DATABASE_URL); nothing was changed."
+        ) from None
+    except DBAPIError as error:
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise click.ClickException(f"Postgres at {where} refused: {reason}.") from None
+    click.echo(_LINES[outcome].format(email=email))
+
+
+_LINES = {
+    Outcome.CREATED: "created {email} as admin",
+    Outcome.PROMOTED: "promoted {email} to admin (its next login carries the admin permissions)",
+    Outcome.ALREADY_ADMIN: "{email} is already an admin; nothing changed",
+}
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password: str = click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True, err=True
+        )
+        return password
+    # Taken as sent but for the line break that ends it (passwords are never trimmed).
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+async def _create_or_promote(settings: Settings, email: str) -> Outcome:
+    engine = create_engine(
+        settings.database_url,
+        pool_size=1,
+        pool_timeout=settings.db_pool_timeout,
+        application_name=f"{settings.db_application_name}-create-admin",
+    )
+    passwords = Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        workers=1,
+        queue_max=1,
+    )
+    first_admin = FirstAdmin(
+        Database.on_engine(engine),
+        passwords,
+        AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now),
+        settings,
+    )
+    try:
+        if await first_admin.exists(email):
+            return await first_admin.promote(email)
+        return await first_admin.create(email, _read_password())
+    finally:
+        passwords.close()
+        await engine.dispose()

@@ -1,0 +1,95 @@
+"""Where the current request comes from, and its id: what audit events and log lines say.
+
+Set by a Flask `before_request` hook in a context variable, which the async view's task
+inherits (api.runtime copies the request thread's context), so the services that record
+events need no request object.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
+from functools import cached_property
+from typing import Any
+
+from flask import Response, current_app, request
+
+from api.security.client_address import ClientAddress, client_address
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What a proxy's request id may look like to be passed on: it goes into logs and headers.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+USER_AGENT_MAX = 512
+
+
+class RequestOrigin:
+    """One request's id, client address and user agent (worked out when first asked)."""
+
+    def __init__(self, environ: Mapping[str, Any], request_id: str) -> None:
+        self._environ = environ
+        self.request_id = request_id
+
+    @cached_property
+    def client(self) -> ClientAddress:
+        """The client's address (behind TRUSTED_PROXY_HOPS proxies)."""
+        return client_address(self._environ)
+
+    @property
+    def ip(self) -> str | None:
+        """The client's address as sessions and audit events store it."""
+        return self.client.stored
+
+    @cached_property
+    def user_agent(self) -> str | None:
+        """The User-Agent, fitting its column, without control characters (Postgres text
+        refuses NUL)."""
+        sent = str(self._environ.get("HTTP_USER_AGENT", ""))
+        printable = "".join(c for c in sent if c.isprintable())
+        return printable[:USER_AGENT_MAX] or None
+
+
+_ORIGIN: ContextVar[RequestOrigin | None] = ContextVar("request_origin", default=None)
+
+
+def current_origin() -> RequestOrigin | None:
+    """The origin of the request being served; None outside a request (the command line)."""
+    return _ORIGIN.get()
+
+
+def request_origin() -> RequestOrigin:
+    """The origin of the Flask request being served (noted now if it was not yet)."""
+    origin = _ORIGIN.get()
+    if origin is None:
+        begin_request()
+        origin = _ORIGIN.get()
+        assert origin is not None
+    return origin
+
+
+def begin_request() -> None:
+    """Note the request's origin and id (a Flask `before_request` hook)."""
+    _ORIGIN.set(RequestOrigin(request.environ, _request_id()))
+
+
+def end_request(response: Response) -> Response:
+    """Answer with the request's id (a Flask `after_request` hook)."""
+    origin = _ORIGIN.get()
+    if origin is not None:
+        response.headers[REQUEST_ID_HEADER] = origin.request_id
+    return response
+
+
+def forget_request(_error: BaseException | None = None) -> None:
+    """Drop the origin once the request is over: request threads serve many requests."""
+    _ORIGIN.set(None)
+
+
+def _request_id() -> str:
+    # A proxy we run may have named the request already; a client may not choose its id.
+    if current_app.extensions["runtime"].settings.trusted_proxy_hops:
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        if _REQUEST_ID.fullmatch(sent):
+            return sent
+    return uuid.uuid4().hex
