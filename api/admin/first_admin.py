@@ -39,18 +39,30 @@ class FirstAdmin:
         async with self._database.unit_of_work() as uow:
             return await uow.users.get_by_email(normalise_email(email)) is not None
 
-    async def promote(self, email: str) -> Outcome:
-        """Give the account with this address the admin role.
+    async def promote(self, email: str, password: str) -> Outcome:
+        """Give the account with this address the admin role, if `password` is its password.
 
-        Its tokens keep their old, lesser permissions until it logs in again.
+        Anyone may have registered the address, so knowing the account's password is what
+        shows the operator means that account. Its tokens keep their old, lesser
+        permissions until it logs in again.
 
         Raises:
-            ValidationFailed: no account has this address.
+            ValidationFailed: no account has this address, or `password` is not its password.
         """
         async with self._database.unit_of_work() as uow:
             user = await uow.users.get_by_email(normalise_email(email))
             if user is None:
                 raise ValidationFailed([{"field": "email", "message": "No such account."}])
+            await uow.release()
+            if not await self._passwords.verify(user.password_hash, password):
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": "password",
+                            "message": "not this account's password; nothing was changed",
+                        }
+                    ]
+                )
             if user.role == ADMIN:
                 return Outcome.ALREADY_ADMIN
             before = {"role": user.role, "disabled": user.disabled}

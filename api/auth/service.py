@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -118,18 +119,31 @@ class AuthService:
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
         """
+        # Stamped before the account is read: a role change or sign-out that lands while the
+        # password is being checked comes after `iat`, so its "before" mark covers these tokens.
+        issued_at = time.time()
         normalised = normalise_email(email)
         passwords = self._passwords
-        async with self._limits.password_check(normalised):
-            async with self._database.statements() as statements:
-                user = await statements.users.credentials(normalised)
-            if user is None:
-                await passwords.verify_dummy(password)
-                await self._login_failed(None, "unknown_email", normalised)
-                raise InvalidCredentials()
-            if not await passwords.verify(user.password_hash, password):
-                await self._login_failed(user.id, "wrong_password")
-                raise InvalidCredentials()
+        failure: tuple[uuid.UUID | None, str] | None = None
+        try:
+            async with self._limits.password_check(normalised):
+                async with self._database.statements() as statements:
+                    user = await statements.users.credentials(normalised)
+                if user is None:
+                    await passwords.verify_dummy(password)
+                    failure = (None, "unknown_email")
+                elif not await passwords.verify(user.password_hash, password):
+                    failure = (user.id, "wrong_password")
+                if failure is not None:
+                    # Leaving the block this way keeps the reservation of the failed check.
+                    raise InvalidCredentials()
+        except InvalidCredentials:
+            # Recorded after the reservation is kept: a failing write can't give it back.
+            assert failure is not None
+            user_id, reason = failure
+            await self._login_failed(user_id, reason, normalised if user_id is None else None)
+            raise
+        assert user is not None
         if user.disabled:
             await self._login_failed(user.id, "account_disabled")
             raise AccountDisabled()
@@ -143,6 +157,7 @@ class AuthService:
             session_id=session_id,
             fresh=True,
             settings=self._settings,
+            issued_at=issued_at,
         )
         opening = Opening(
             session_id=session_id,

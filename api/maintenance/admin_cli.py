@@ -27,7 +27,8 @@ from db.errors import StoreUnavailable
 @with_appcontext
 def create_admin_command(email: str) -> None:
     """Create EMAIL's account as admin (password from stdin, or prompted on a terminal),
-    or promote the existing account."""
+    or promote the existing account, whose password must then be given: an address anyone
+    may have registered is not proof of who holds it."""
     settings: Settings = current_app.extensions["runtime"].settings
     where = server_of(settings.database_url)
     try:
@@ -53,10 +54,10 @@ _LINES = {
 }
 
 
-def _read_password() -> str:
+def _read_password(*, confirm: bool = True) -> str:
     if sys.stdin.isatty():
         password: str = click.prompt(
-            "Password", hide_input=True, confirmation_prompt=True, err=True
+            "Password", hide_input=True, confirmation_prompt=confirm, err=True
         )
         return password
     # Taken as sent but for the line break that ends it (passwords are never trimmed).
@@ -85,7 +86,7 @@ async def _create_or_promote(settings: Settings, email: str) -> Outcome:
     )
     try:
         if await first_admin.exists(email):
-            return await first_admin.promote(email)
+            return await first_admin.promote(email, _read_password(confirm=False))
         return await first_admin.create(email, _read_password())
     finally:
         passwords.close()

@@ -49,7 +49,7 @@ async def change_password(data: ChangePasswordRequest) -> Response:
     "Delete the account and revoke everything",
     status=204,
     body=DeleteAccountRequest,
-    errors=FRESH_ERRORS,
+    errors=[*FRESH_ERRORS, ("last_admin", 409)],
 )
 async def delete_me(data: DeleteAccountRequest) -> Response:
     await services().account.delete(current_claims(), data.password)

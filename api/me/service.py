@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from api.audit import AuditTrail, EventType
-from api.errors import InvalidCredentials, TokenRevoked, ValidationFailed
+from api.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
 from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
+from api.security.permissions import ADMIN
 from api.security.rate_limits import RateLimits
 from api.session_ending import SessionEnding
 from api.settings import Settings
@@ -80,9 +81,15 @@ class AccountService:
         Raises:
             InvalidCredentials: `password` is wrong.
             RateLimited: too many failed password checks for this account.
+            LastAdmin: the account is the last active admin.
         """
         async with self._database.unit_of_work() as uow:
             user = await self._check_password(uow, claims, password)
+            if user.role == ADMIN and not user.disabled:
+                # Locked like every admin change, so two last admins can't both leave.
+                admins = await uow.users.lock_active_admins(ADMIN)
+                if admins == [user.id]:
+                    raise LastAdmin()
             # Sessions are revoked (rows locked, Redis marks written) before the rows go
             # with the user, so a refresh running at this moment can't outlive the account.
             await self._ending.everything(uow, claims.user_id)

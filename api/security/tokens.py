@@ -82,16 +82,19 @@ def issue_tokens(
     settings: Settings,
     refresh_jti: uuid.UUID | None = None,
     refresh_expires_at: datetime | None = None,
+    issued_at: float | None = None,
 ) -> IssuedTokens:
     """A new access token and a refresh token for one session.
 
     By default the refresh token starts a new link of the chain (a new jti, the full
     lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
     The access token carries the permissions ROLE_PERMISSIONS grants `role`.
+    `issued_at` (default: now) is the moment the facts in the tokens were read: a
+    revocation after it covers them.
     """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
-    now = time.time()
+    now = time.time() if issued_at is None else issued_at
     issued = datetime.fromtimestamp(now, UTC)
     refresh_jti = refresh_jti or uuid.uuid4()
     refresh_expires_at = refresh_expires_at or issued + timedelta(
@@ -108,12 +111,21 @@ def issue_tokens(
             "permissions": permissions_of(settings.role_permissions, role),
             "jti": access_jti,
             "iat": now,
+            "nbf": int(now),
+            # Counted from `iat`, not from the moment of encoding.
+            "exp": int(now) + settings.access_token_ttl,
         },
     )
     refresh_token = create_refresh_token(
         identity=str(user_id),
         expires_delta=refresh_expires_at - issued,
-        additional_claims={"sid": sid, "jti": str(refresh_jti), "iat": now},
+        additional_claims={
+            "sid": sid,
+            "jti": str(refresh_jti),
+            "iat": now,
+            "nbf": int(now),
+            "exp": int(refresh_expires_at.timestamp()),
+        },
     )
     return IssuedTokens(
         access_token=access_token,

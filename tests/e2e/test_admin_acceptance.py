@@ -86,13 +86,18 @@ async def test_create_admin_promotes_an_existing_account_and_refuses_weak_passwo
     e2e_settings: Settings, http: httpx.AsyncClient, users: Users
 ) -> None:
     email = await users.register(http)
-    promoted = create_admin(e2e_settings, email, None)
-    again = create_admin(e2e_settings, email, None)
+    # An address anyone may have registered: promotion needs the account's own password.
+    squatted = create_admin(e2e_settings, email, "what the operator would type")
+    promoted = create_admin(e2e_settings, email, PASSWORD)
+    again = create_admin(e2e_settings, email, PASSWORD)
     weak = create_admin(e2e_settings, users.new_email(), "short")
     print(
         f"create-admin: {promoted.stdout.strip()!r}, {again.stdout.strip()!r}, "
-        f"weak: exit {weak.returncode} {weak.stderr.strip()!r}"
+        f"weak: exit {weak.returncode} {weak.stderr.strip()!r}, "
+        f"wrong password: exit {squatted.returncode} {squatted.stderr.strip()!r}"
     )
+    assert squatted.returncode == 1 and len(squatted.stderr.strip().splitlines()) == 1
+    assert "password" in squatted.stderr
     assert promoted.returncode == 0 and promoted.stdout.startswith(f"promoted {email} to admin")
     assert again.stdout == f"{email} is already an admin; nothing changed\n"
     assert weak.returncode == 1 and len(weak.stderr.strip().splitlines()) == 1
