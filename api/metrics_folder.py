@@ -9,6 +9,7 @@ sets it up before it starts the workers, which inherit the environment.
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -37,5 +38,11 @@ def provide(environ: MutableMapping[str, str] = os.environ) -> Path:
 
 def _remove(path: Path, owner: int) -> None:
     # Only the process that made the folder removes it, never a child that inherited it.
-    if os.getpid() == owner:
-        shutil.rmtree(path, ignore_errors=True)
+    if os.getpid() != owner:
+        return
+    # Hypercorn's master returns as soon as one worker has exited, and this runs before
+    # multiprocessing's own exit handler joins the others: a worker still draining its
+    # requests would find its metrics files gone and answer them 500.
+    for child in multiprocessing.active_children():
+        child.join()
+    shutil.rmtree(path, ignore_errors=True)

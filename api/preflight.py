@@ -6,6 +6,7 @@ programs first (scripts/run migrates before it serves).
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
@@ -32,14 +33,22 @@ def exit_non_zero_when_workers_die() -> None:
 
     Hypercorn 0.18 records a dead worker's exit code, then overwrites it with the result
     of a second join over the workers left (pgjones/hypercorn#269), so it exits 0.
+
+    A worker ended by SIGTERM itself is no failure: it takes SIGTERM as the signal to
+    drain from the moment it listens (api.draining), so one that died of it was still
+    starting or had already finished, with no request in hand; a stop signalled to every
+    process of the service (systemd's control-group kill) reaches such workers too.
     """
     join_exited = hypercorn.run._join_exited
     first_failure = 0
 
     def join_exited_keeping_failures(processes: list[BaseProcess]) -> int:
         nonlocal first_failure
-        exit_code = join_exited(processes)  # always called: it also reaps the dead workers
-        first_failure = first_failure or exit_code
+        before = list(processes)
+        join_exited(processes)  # always called: it reaps the dead workers from `processes`
+        for reaped in (p for p in before if p not in processes):
+            if reaped.exitcode != -signal.SIGTERM:
+                first_failure = first_failure or reaped.exitcode or 0
         return first_failure
 
     hypercorn.run._join_exited = join_exited_keeping_failures

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import uuid
 from dataclasses import replace
 
@@ -20,12 +21,12 @@ from api.settings import Settings
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.raw_http import Connection, head
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
+from tests.e2e.test_metrics_folders import metrics_folder
 
 pytestmark = pytest.mark.e2e
 
-# Long enough for every worker to see the master's shutdown event (polled every 0.1 s),
-# well inside Hypercorn's graceful_timeout (3 s).
-DRAIN_STARTED = 0.6
+# A bound on waiting for the idle worker to drain and exit, only reached on a hang.
+WORKER_EXIT = 15.0
 
 
 def _signal_every_process(server: Server) -> None:
@@ -37,6 +38,15 @@ def _signal_every_process(server: Server) -> None:
 
 def _signal_master(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
+
+
+def _one_worker_exited(server: Server, workers: list[int]) -> None:
+    """Wait until one of `workers` has exited: draining has begun in every worker (they
+    poll the master's event together), and the master has seen a worker leave."""
+    deadline = time.monotonic() + WORKER_EXIT
+    while set(server.worker_pids()) >= set(workers):
+        assert time.monotonic() < deadline, "no worker exited after SIGTERM"
+        time.sleep(0.05)
 
 
 async def _connections_named(name: str, pg: asyncpg.Connection, redis_url: str) -> tuple[int, int]:
@@ -65,6 +75,8 @@ async def test_a_login_in_flight_at_sigterm_completes_and_the_server_exits_zero(
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             email = await users.register(http)
             assert (await http.get("/readyz")).status_code == 200  # pools open in a worker
+        workers = server.worker_pids()
+        metrics = metrics_folder(workers[0])
         body = json.dumps({"email": email, "password": PASSWORD}).encode()
         conn = await Connection.open(server.url)
         await conn.send(
@@ -73,7 +85,10 @@ async def test_a_login_in_flight_at_sigterm_completes_and_the_server_exits_zero(
         )  # fmt: skip
         await asyncio.sleep(0.3)
         send_sigterm(server)  # type: ignore[operator]
-        await asyncio.sleep(DRAIN_STARTED)
+        # The idle worker leaves first; the one holding the login must still find
+        # everything it writes to, its metrics folder included.
+        await asyncio.to_thread(_one_worker_exited, server, workers)
+        metrics_kept = await asyncio.to_thread(os.path.isdir, metrics)
         assert await conn.send(body[10:])
         response = await conn.response()
         await conn.close()
@@ -82,8 +97,10 @@ async def test_a_login_in_flight_at_sigterm_completes_and_the_server_exits_zero(
         output = server.stop()
     open_after = await _connections_named(name, pg, redis_url)
     print(f"\nlogin in flight at SIGTERM: {response.status}; exit code {exit_code}; "
+          f"metrics folder kept after the first worker exited: {metrics_kept}; "
           f"connections left (postgres, redis): {open_after}")  # fmt: skip
-    assert response.status == 200, response.body
+    assert metrics_kept
+    assert response.status == 200, (response.body, output)
     assert "access_token" in json.loads(response.body)
     assert exit_code == 0, output
     assert open_after == (0, 0)
@@ -93,12 +110,13 @@ async def test_a_login_in_flight_at_sigterm_completes_and_the_server_exits_zero(
 async def test_readyz_answers_503_once_draining_begins(e2e_settings: Settings) -> None:
     server = Server(settings_env(e2e_settings), workers=2)
     try:
+        workers = server.worker_pids()
         conn = await Connection.open(server.url)
         # A readiness probe whose body is still on its way when the signal comes.
         await conn.send(head("GET", "/readyz", "Content-Length: 2"))
         await asyncio.sleep(0.3)
         _signal_master(server)
-        await asyncio.sleep(DRAIN_STARTED)
+        await asyncio.to_thread(_one_worker_exited, server, workers)
         assert await conn.send(b"{}")
         response = await conn.response()
         await conn.close()
