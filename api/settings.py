@@ -66,6 +66,11 @@ class Settings:
     redis_timeout: float
     db_application_name: str
     log_level: str
+    access_log: bool
+    metrics_enabled: bool
+    metrics_token: str | None = field(repr=False)
+    openapi_enabled: bool
+    docs_enabled: bool
     rate_limits_enabled: bool
     login_rate_limit: str
     register_rate_limit: str
