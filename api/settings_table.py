@@ -410,6 +410,15 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "how connections name themselves to Postgres and Redis",
     ),
     Setting("LOG_LEVEL", OneOf(LOG_LEVELS), "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
+    ReadElsewhere(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "a fresh private folder per server",
+        "where the workers keep the metrics `/metrics` sums (prometheus-client's own "
+        "variable). Unset: the master makes a new folder (mode 0700) in the temporary "
+        "directory at start and removes it at exit. Set: that folder is used (created if "
+        "missing) and kept; empty it between runs",
+        read_by="`api/metrics_folder.py` and prometheus-client",
+    ),
     Setting(
         "ACCESS_LOG",
         Flag(),
@@ -453,15 +462,6 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         ),
         "`GET /docs`: the OpenAPI document in Swagger UI, served with its assets by the app "
         "(nothing from a CDN); needs `OPENAPI_ENABLED`",
-    ),
-    ReadElsewhere(
-        "PROMETHEUS_MULTIPROC_DIR",
-        "a fresh private folder per server",
-        "where the workers keep the metrics `/metrics` sums (prometheus-client's own "
-        "variable). Unset: the master makes a new folder (mode 0700) in the temporary "
-        "directory at start and removes it at exit. Set: that folder is used (created if "
-        "missing) and kept; empty it between runs",
-        read_by="`api/metrics_folder.py` and prometheus-client",
     ),
     Setting(
         "RATE_LIMITS_ENABLED",
