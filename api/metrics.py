@@ -62,9 +62,14 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 OTHER_METHOD = "other"
 
 
+def method_label(method: str) -> str:
+    """`method` when it is a known one, else "other": what a client sends is not a label."""
+    return method if method in METHODS else OTHER_METHOD
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request and its duration (`route`: a URL rule or "unmatched")."""
-    method = method if method in METHODS else OTHER_METHOD
+    method = method_label(method)
     REQUESTS.labels(route, method, str(status)).inc()
     LATENCY.labels(route, method).observe(seconds)
 

@@ -31,6 +31,7 @@ from api.security.transport import (
 View = TypeVar("View", bound=Callable[..., Any])
 
 _SPEC = "_openapi"
+_LEFT_OUT = "_openapi_left_out"
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -117,6 +118,17 @@ def documented(
     return mark
 
 
+def not_in_document(view: View) -> View:
+    """Keep a view out of the OpenAPI document: a page for people, not part of the API."""
+    setattr(view, _LEFT_OUT, True)
+    return view
+
+
+def is_in_document(view: Callable[..., Any]) -> bool:
+    """Whether the OpenAPI document describes `view` (every view, unless left out)."""
+    return not getattr(view, _LEFT_OUT, False)
+
+
 def openapi_document(
     app: Flask, *, password_min_length: int, title: str = "Auth API"
 ) -> dict[str, Any]:
@@ -128,7 +140,7 @@ def openapi_document(
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         operation: Operation | None = getattr(view, _SPEC, None)
-        if operation is None:
+        if operation is None or not is_in_document(view):
             continue
         path = _PATH_PARAM.sub(r"{\1}", rule.rule)
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})

@@ -7,6 +7,8 @@ loop and sends the buffered response. Flask's sync code runs on the loop; an asy
 view's coroutine is handed back to the loop by switching to the greenlet's parent
 (Runtime.async_to_sync), the way SQLAlchemy's asyncio layer runs its sync core. No
 request threads, no thread hops. A lane that ignores a body still had it consumed.
+Every answered request is counted (api.metrics) and, with ACCESS_LOG, logged
+(api.access_log).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from a2wsgi.wsgi import build_environ
 from flask import Flask
 from sqlalchemy.util import greenlet_spawn
 
+from api.access_log import AccessLog
 from api.errors import PayloadTooLarge
 from api.lanes import Lane, Taken, lanes_for
 from api.metrics import observe_request, worker_exited
@@ -47,6 +50,7 @@ class AsgiApp:
         self._max_body = settings.max_body_bytes
         self._read_timeout = settings.request_read_timeout
         self._lanes = lanes_for(self.runtime) if lanes is None else lanes
+        self._access_log = AccessLog(settings.trusted_proxy_hops) if settings.access_log else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -101,7 +105,10 @@ class AsgiApp:
             await drain(receive, self._read_timeout)
             content = b""
         await send({"type": "http.response.body", "body": content})
-        observe_request(route, scope["method"], status, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        observe_request(route, scope["method"], status, seconds)
+        if self._access_log is not None:
+            self._access_log.write(scope, route, status, seconds)
 
     def _lane_for(self, scope: Scope) -> Taken | None:
         for lane in self._lanes:

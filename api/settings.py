@@ -62,6 +62,12 @@ class Settings:
     hash_queue_max: int
     database_statement_cache_size: int
     db_pool_size: int
+    # Operations: the access log and the routes that are public without a token.
+    access_log: bool
+    metrics_enabled: bool
+    metrics_token: str | None = field(repr=False)
+    openapi_enabled: bool
+    docs_enabled: bool
     db_pool_timeout: float
     redis_pool_size: int
     redis_timeout: float

@@ -438,6 +438,50 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         read_by="`api/metrics_folder.py` and prometheus-client",
     ),
     Setting(
+        "ACCESS_LOG",
+        Flag(),
+        # The tests' servers answer thousands of requests each run; nobody reads those lines.
+        Derived(
+            lambda above, _: above["app_env"] != "test",
+            "`true`, but `false` when `APP_ENV` is `test`",
+        ),
+        "one line per request on stderr (logger `api.access`, at `INFO` whatever `LOG_LEVEL` "
+        "says): method, route template, status, duration in ms and client IP; never a "
+        "header, cookie, body or query string (see "
+        "[docs/deployment.md](docs/deployment.md#logs-and-the-docs-page))",
+    ),
+    Setting(
+        "METRICS_ENABLED",
+        Flag(),
+        "true",
+        "`false`: `GET /metrics` answers `404 not_found`",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        Text(),
+        None,
+        "when set, `GET /metrics` needs `Authorization: Bearer <this value>` (else `401` "
+        "`token_missing` or `token_invalid`); e.g. "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+    ),
+    Setting(
+        "OPENAPI_ENABLED",
+        Flag(),
+        "true",
+        "`false`: `GET /openapi.json` (and so `/docs`) answers `404 not_found`",
+    ),
+    Setting(
+        "DOCS_ENABLED",
+        Flag(),
+        # An interactive console for the API is for developers, not for the internet.
+        Derived(
+            lambda above, _: above["app_env"] == "development",
+            "`true` when `APP_ENV` is `development`, else `false`",
+        ),
+        "`GET /docs`: the OpenAPI document in Swagger UI, served with its assets by the app "
+        "(nothing from a CDN); needs `OPENAPI_ENABLED`",
+    ),
+    Setting(
         "RATE_LIMITS_ENABLED",
         Flag(),
         "true",

@@ -8,6 +8,8 @@ ANONYMOUS = {
     "ops.openapi",
     "ops.metrics",
     "ops.jwks",
+    "docs.page",
+    "docs.asset",
 }
 # Public too, because it authenticates with a refresh token itself.
 REFRESH = "auth.refresh"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from api import jwks as jwks_route
-from api.errors import NotReady
+from api.errors import NotFound, NotReady
 from api.metrics import exposition
 from api.openapi import documented, openapi_document
 from api.resources import resources, services
 from api.schemas import ResponseSchema, respond
 from api.security.guards import public
+from api.security.shared_secret import require_shared_secret
 
 bp = Blueprint("ops", __name__)
 
@@ -50,8 +51,19 @@ async def readyz() -> Response:
 
 @bp.get("/metrics")
 @public
-@documented("Prometheus metrics of every worker: requests, latency, logins, revocations, limits")
+@documented(
+    "Prometheus metrics of every worker: requests, latency, logins, revocations, limits. "
+    "With METRICS_TOKEN set, only with `Authorization: Bearer <METRICS_TOKEN>`; "
+    "404 with METRICS_ENABLED=false",
+    errors=[("token_missing", 401), ("token_invalid", 401), ("not_found", 404)],
+)
 def metrics() -> Response:
+    # Public for the access-token guard: this route has a secret of its own, if any.
+    settings = resources().settings
+    if not settings.metrics_enabled:
+        raise NotFound()
+    if settings.metrics_token is not None:
+        require_shared_secret(settings.metrics_token, request.headers.get("Authorization"))
     body, content_type = exposition()
     return Response(body, content_type=content_type)
 
@@ -91,8 +103,13 @@ def jwks() -> Response:
 
 @bp.get("/openapi.json")
 @public
-@documented("This OpenAPI 3.1 document of every route")
+@documented(
+    "This OpenAPI 3.1 document of every route; 404 with OPENAPI_ENABLED=false",
+    errors=[("not_found", 404)],
+)
 def openapi() -> Response:
+    if not resources().settings.openapi_enabled:
+        raise NotFound()
     if "openapi" not in current_app.extensions:
         current_app.extensions["openapi"] = openapi_document(
             current_app, password_min_length=resources().settings.password_min_length

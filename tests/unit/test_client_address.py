@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.security.client_address import (
     PROXY_FIX_ORIGINAL,
     ClientAddress,
     client_address,
+    forwarded_client,
     parse_ip,
 )
 
@@ -62,3 +66,37 @@ def test_a_parsable_forwarded_entry_is_the_client() -> None:
 def test_no_address_at_all_is_none() -> None:
     assert client_address({}).stored is None
     assert client_address({"REMOTE_ADDR": "unix-socket"}).stored is None
+
+
+FORWARDED_FOR = [
+    None,
+    "",
+    "198.51.100.7",
+    "203.0.113.9, 198.51.100.7",
+    "not-an-ip, 198.51.100.7",
+    "198.51.100.7, not-an-ip",
+    "10.0.0.1,203.0.113.9 , 2001:db8::1",
+    '"quoted", [2001:db8::2]:443',
+    "x" * 100,
+]
+
+
+@pytest.mark.parametrize("forwarded_for", FORWARDED_FOR)
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+def test_forwarded_client_agrees_with_proxy_fix_and_client_address(
+    forwarded_for: str | None, hops: int
+) -> None:
+    """The access log, written before Flask, names the client the routes see."""
+    environ: dict[str, Any] = {"REMOTE_ADDR": "192.0.2.50"}
+    if forwarded_for is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    seen: list[dict[str, Any]] = []
+
+    def app(env: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(env)
+        return []
+
+    wrapped = ProxyFix(app, x_for=hops) if hops else app
+    wrapped(dict(environ), lambda *_: None)
+    expected = client_address(seen[0])
+    assert forwarded_client("192.0.2.50", forwarded_for, hops) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import logging
 
 from tests.e2e.server import ROOT
@@ -19,3 +20,14 @@ def test_migration_logs_name_their_level_in_full() -> None:
     fmt = ini["formatter_generic"]["format"]
     for level in (logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL):
         assert _line(fmt, level).startswith(logging.getLevelName(level) + " "), fmt
+
+
+def test_json_lines_carry_an_access_lines_fields() -> None:
+    from api.access_log import FIELDS
+    from api.log_format import JsonLines
+
+    record = logging.LogRecord("api.access", logging.INFO, __file__, 1, "access", (), None)
+    for name in FIELDS:
+        setattr(record, name, f"value of {name}")
+    line = json.loads(JsonLines().format(record))
+    assert {name: line[name] for name in FIELDS} == {name: f"value of {name}" for name in FIELDS}

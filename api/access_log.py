@@ -1,0 +1,50 @@
+"""The access log: one line per answered request, written by the ASGI bridge.
+
+Every field comes from a closed set or is parsed (method, route template, status,
+duration, client IP): no header, cookie, body or query string is ever read into it, so
+no token or password can reach the log. The fields also ride on the LogRecord as
+attributes (`extra`), named in FIELDS, for a formatter that writes them structured.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from api.metrics import method_label
+from api.security.client_address import UNKNOWN, forwarded_client
+
+logger = logging.getLogger("api.access")
+
+FIELDS = ("method", "route", "status", "duration_ms", "client_ip")
+_LINE = " ".join(f"{name}=%s" for name in FIELDS)
+
+
+class AccessLog:
+    """Writes the access line of each request, with the client as the app sees it."""
+
+    def __init__(self, trusted_proxy_hops: int) -> None:
+        self._hops = trusted_proxy_hops
+        # ACCESS_LOG decides, not LOG_LEVEL: the line is written whenever the log is on.
+        logger.setLevel(logging.INFO)
+
+    def write(self, scope: dict[str, Any], route: str, status: int, seconds: float) -> None:
+        """Log one answered request of `scope` (`route`: its URL rule or "unmatched")."""
+        fields = {
+            "method": method_label(scope["method"]),
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "client_ip": self._client_ip(scope),
+        }
+        logger.info(_LINE, *fields.values(), extra=fields)
+
+    def _client_ip(self, scope: dict[str, Any]) -> str:
+        client = scope.get("client")
+        forwarded = b",".join(
+            value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
+        )
+        address = forwarded_client(
+            client[0] if client else None, forwarded.decode("latin-1") or None, self._hops
+        )
+        return address.stored or UNKNOWN
