@@ -48,7 +48,7 @@ class Rotation:
             raise AccountDisabled()
         new_jti = uuid.uuid4()
         now = self._clock()
-        tokens = self._pair(user_id, user.role, session_id, new_jti, None)
+        tokens = self._pair(user_id, user.role, session_id, new_jti, None, claims.remember)
         rotated = await uow.sessions.rotate_refresh(
             session_id=session_id,
             user_id=user_id,
@@ -66,7 +66,12 @@ class Rotation:
         if self._within_grace(session, claims.jti, now):
             # The current link again, never a second chain.
             return self._pair(
-                user_id, user.role, session_id, session.current_refresh_jti, session.expires_at
+                user_id,
+                user.role,
+                session_id,
+                session.current_refresh_jti,
+                session.expires_at,
+                claims.remember,
             )
         await self._ending.reused(uow, claims, session)
         await uow.commit()
@@ -79,6 +84,7 @@ class Rotation:
         session_id: uuid.UUID,
         refresh_jti: uuid.UUID,
         refresh_expires_at: datetime | None,
+        remember: bool,
     ) -> IssuedTokens:
         return issue_tokens(
             user_id=user_id,
@@ -88,6 +94,7 @@ class Rotation:
             settings=self._settings,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
+            remember=remember,
         )
 
     def _within_grace(self, session: DeviceSession, jti: str, now: datetime) -> bool:

@@ -103,8 +103,10 @@ class AuthService:
             await uow.commit()
         return user
 
-    async def login(self, email: str, password: str, device: Device) -> Login:
-        """Check the credentials and open a new device session.
+    async def login(
+        self, email: str, password: str, device: Device, *, remember: bool = False
+    ) -> Login:
+        """Check the credentials and open a new device session (`remember`: see issue_tokens).
 
         Raises:
             RateLimited: too many failed password checks for this account (reserved first).
@@ -134,6 +136,7 @@ class AuthService:
             session_id=session_id,
             fresh=True,
             settings=self._settings,
+            remember=remember,
         )
         opening = Opening(
             session_id=session_id,

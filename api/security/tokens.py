@@ -33,6 +33,7 @@ class IssuedTokens:
     expires_in: int
     refresh_expires_in: int
     refresh_expires_at: datetime
+    remember: bool = False
 
 
 def configure_tokens(app: Flask, settings: Settings, keys: KeySet) -> None:
@@ -81,11 +82,13 @@ def issue_tokens(
     settings: Settings,
     refresh_jti: uuid.UUID | None = None,
     refresh_expires_at: datetime | None = None,
+    remember: bool = False,
 ) -> IssuedTokens:
     """A new access token and a refresh token for one session.
 
     By default the refresh token starts a new link of the chain (a new jti, the full
     lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
+    `remember` marks the refresh token of a cookie login that stays signed in.
     """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
@@ -102,10 +105,13 @@ def issue_tokens(
         fresh=fresh,
         additional_claims={"sid": sid, "role": role, "jti": access_jti, "iat": now},
     )
+    refresh_claims: dict[str, object] = {"sid": sid, "jti": str(refresh_jti), "iat": now}
+    if remember:
+        refresh_claims["remember"] = True
     refresh_token = create_refresh_token(
         identity=str(user_id),
         expires_delta=refresh_expires_at - issued,
-        additional_claims={"sid": sid, "jti": str(refresh_jti), "iat": now},
+        additional_claims=refresh_claims,
     )
     return IssuedTokens(
         access_token=access_token,
@@ -115,4 +121,5 @@ def issue_tokens(
         expires_in=settings.access_token_ttl,
         refresh_expires_in=max(int((refresh_expires_at - issued).total_seconds()), 0),
         refresh_expires_at=refresh_expires_at,
+        remember=remember,
     )
