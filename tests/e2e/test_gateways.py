@@ -70,19 +70,30 @@ async def test_a_valid_token_reaches_the_service_with_the_identity_then_logout_c
     email = await users.register(http)
     tokens = await users.login(http, email)
     me = (await http.get("/me", headers=bearer(tokens["access_token"]))).json()
-    forged = {"X-Auth-User": "someone-else", "X-Auth-Role": "admin", "X-Auth-Session": "x"}
+    forged = {
+        "X-Auth-User": "someone-else",
+        "X-Auth-Role": "admin",
+        "X-Auth-Session": "x",
+        "X-Auth-Permissions": "users:write",
+    }
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         answers = await through(client, {**forged, **bearer(tokens["access_token"])})
         seen = [r.json() for r in answers if r.status_code == 200]
         print(f"{gateway.name}, valid token: 200s {len(seen)} of {len(answers)}")
         assert [r.status_code for r in answers] == [200] * len(answers)
+        # Exactly what the API answered, however many identity headers that is; no forgery.
+        verify = await http.get("/auth/verify", headers=bearer(tokens["access_token"]))
         expected = {
-            "X-Auth-User": me["id"],
-            "X-Auth-Role": "user",
-            "X-Auth-Session": tokens["session_id"],
+            k: v for k, v in verify.headers.items() if k.lower().startswith("x-auth-") and v
         }
+        assert expected["x-auth-user"] == me["id"]
+        assert expected["x-auth-session"] == tokens["session_id"]
+        assert expected["x-auth-role"] == "user"
         assert {s["method"] for s in seen} == set(METHODS)
-        assert all(s["auth"] == expected for s in seen), seen[0]
+        received = [{k.lower(): v for k, v in s["auth"].items() if v} for s in seen]
+        forgeries = sum(v in forged.values() for r in received for v in r.values())
+        print(f"{gateway.name}, forged X-Auth-* values that reached the service: {forgeries}")
+        assert all(r == expected for r in received), received[0]
         assert all(
             s["body"] == f'{{"order": {s["path"].rsplit("/", 1)[1]}}}'
             for s in seen
