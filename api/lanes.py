@@ -44,7 +44,10 @@ def problem_reply(error: ApiError) -> Reply:
 
 def lanes_for(runtime: Runtime) -> list[Lane]:
     """The lanes of a served worker, in the order they are asked."""
+    from api.cors import Cors, CorsPreflightLane
     from api.jwks import JwksLane
     from api.verify_lane import VerifyLane
 
-    return [VerifyLane(runtime), JwksLane(runtime)]
+    lanes: list[Lane] = [VerifyLane(runtime), JwksLane(runtime)]
+    cors = Cors(runtime.settings.cors_allowed_origins)
+    return [CorsPreflightLane(cors), *lanes] if cors.enabled else lanes

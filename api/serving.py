@@ -25,6 +25,7 @@ from flask import Flask
 from sqlalchemy.util import greenlet_spawn
 
 from api.access_log import AccessLog
+from api.cors import Cors
 from api.errors import PayloadTooLarge
 from api.lanes import Lane, Taken, lanes_for
 from api.metrics import observe_request, worker_exited
@@ -51,6 +52,7 @@ class AsgiApp:
         self._read_timeout = settings.request_read_timeout
         self._lanes = lanes_for(self.runtime) if lanes is None else lanes
         self._access_log = AccessLog(settings.trusted_proxy_hops) if settings.access_log else None
+        self._cors = Cors(settings.cors_allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -94,6 +96,7 @@ class AsgiApp:
             status, headers, content = await taken.answer()
         else:
             route, status, headers, content = await self._flask(scope, body)
+        headers = self._cors.on_answer(scope, headers)
         if not body.ended:
             # The client is still sending (or stalled): this connection carries no more requests.
             headers = [*headers, (b"connection", b"close")]

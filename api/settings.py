@@ -38,6 +38,7 @@ class Settings:
 
     app_env: str
     cookie_secure: bool
+    cors_allowed_origins: tuple[str, ...]
     database_url: str
     redis_url: str
     redis_key_prefix: str

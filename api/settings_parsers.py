@@ -198,6 +198,54 @@ class KeyFiles(Parser[tuple[str, ...]]):
         return ",".join(value)
 
 
+@dataclass(frozen=True)
+class Origins(Parser[tuple[str, ...]]):
+    """Comma-separated exact web origins (`https://app.example.com`), in their serialised form."""
+
+    def parse(self, variable: str, text: str) -> tuple[str, ...]:
+        origins = [self._origin(variable, entry.strip()) for entry in text.split(",")]
+        return tuple(dict.fromkeys(origin for origin in origins if origin))
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+    @staticmethod
+    def _origin(variable: str, entry: str) -> str:
+        if not entry:
+            return ""
+        # A wildcard with credentials would hand every site the user's cookies.
+        example = "e.g. https://app.example.com,http://localhost:5173"
+        if "*" in entry or entry == "null":
+            raise SettingsError(
+                f"{variable} takes exact origins, never {entry!r} ({example}); list each origin."
+            )
+        parts = urlsplit(entry)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or port == -1
+        ):
+            raise SettingsError(
+                f"{variable} takes origins: scheme, host and optional port, no path "
+                f"({example}); got {entry!r}."
+            )
+        # The form a browser sends in `Origin`: lower case, the scheme's default port left out.
+        scheme = parts.scheme.lower()
+        default = {"http": 80, "https": 443}[scheme]
+        netloc = parts.netloc.lower() if port not in (None, default) else parts.hostname.lower()
+        if ":" in parts.hostname and port in (None, default):
+            netloc = f"[{parts.hostname.lower()}]"
+        return f"{scheme}://{netloc}"
+
+
 def normalise_database_url(url: str, variable: str = "DATABASE_URL") -> str:
     """Rewrite a platform's Postgres URL (postgres://, postgresql+psycopg2://...) for asyncpg.
 

@@ -20,6 +20,7 @@ from api.settings_parsers import (
     KeyFile,
     KeyFiles,
     OneOf,
+    Origins,
     Parser,
     PostgresUrl,
     Rate,
@@ -220,6 +221,17 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "the cookies' `Secure` attribute; local development speaks plain HTTP, where browsers "
         "would not send Secure cookies back. `false` is refused in production",
         check=secure_cookies_in_production,
+    ),
+    Setting(
+        "CORS_ALLOWED_ORIGINS",
+        Origins(),
+        # Closed by default: no origin but the API's own may read its answers.
+        Derived(lambda _above, _environ: (), "empty: no CORS headers at all"),
+        "comma-separated exact origins (`https://app.example.com`, no wildcard) whose browser "
+        "pages may call the API with credentials (cookies): their requests get "
+        "`Access-Control-Allow-Origin` and `-Credentials`, and their preflights a `204` "
+        "(see [docs/api.md](docs/api.md#cors-browser-pages-on-another-origin)); any other "
+        "origin gets no CORS header",
     ),
     Setting(
         "DATABASE_URL",

@@ -12,6 +12,7 @@ from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jw
 
 from api.auth.schemas import (
     CookieTokenResponse,
+    IssuedResponse,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -89,7 +90,7 @@ async def register(data: RegisterRequest) -> Response:
 @documented(
     "Log in on a device: opens a session and returns its tokens",
     body=LoginRequest,
-    response=TokenResponse,
+    response=IssuedResponse,
     errors=[
         ("invalid_credentials", 401),
         ("account_disabled", 403),
@@ -99,7 +100,8 @@ async def register(data: RegisterRequest) -> Response:
 )
 async def login(data: LoginRequest) -> Response:
     device = Device(name=data.device_name, ip=_client().stored, user_agent=_user_agent())
-    result = await services().auth.login(data.email, data.password, device)
+    remember = data.remember and data.transport == "cookie"
+    result = await services().auth.login(data.email, data.password, device, remember=remember)
     return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
 
 
@@ -111,7 +113,7 @@ async def login(data: LoginRequest) -> Response:
     body=RefreshRequest,
     body_required=False,
     security=REFRESH_SECURITY,
-    response=TokenResponse,
+    response=IssuedResponse,
     errors=[
         *TOKEN_ERRORS,
         ("refresh_token_reused", 401),
@@ -240,6 +242,10 @@ def token_response(tokens: IssuedTokens, session_id: str, *, cookies: bool) -> R
             session_id=session_id,
         )
     )
-    set_access_cookies(response, tokens.access_token)
-    set_refresh_cookies(response, tokens.refresh_token)
+    # Session cookies (gone when the browser closes) unless the login asked to be remembered.
+    remembered = tokens.remember
+    set_access_cookies(response, tokens.access_token, tokens.expires_in if remembered else None)
+    set_refresh_cookies(
+        response, tokens.refresh_token, tokens.refresh_expires_in if remembered else None
+    )
     return response

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field, RootModel, StringConstraints
 
 from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Storable, Trimmed
 from api.security.passwords import MAX_PASSWORD_LENGTH
@@ -31,6 +31,8 @@ class LoginRequest(Schema):
     password: Password
     device_name: Annotated[str, StringConstraints(max_length=100), Storable, Trimmed] | None = None
     transport: Literal["bearer", "cookie"] = "bearer"
+    # Cookie transport: keep the cookies across browser restarts, for the tokens' lifetimes.
+    remember: bool = False
 
 
 class RefreshRequest(Schema):
@@ -58,10 +60,14 @@ class TokenResponse(ResponseSchema):
 class CookieTokenResponse(ResponseSchema):
     """The login answer when the tokens travel in cookies instead of the body."""
 
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name)
+    token_type: Literal["cookie"] = "cookie"  # noqa: S105 (how the tokens travel)
     expires_in: int
     refresh_expires_in: int
     session_id: str
+
+
+class IssuedResponse(RootModel[TokenResponse | CookieTokenResponse]):
+    """What login and refresh answer: the tokens in the body, or (cookie transport) in cookies."""
 
 
 class SessionResponse(ResponseSchema):

@@ -110,8 +110,10 @@ class AuthService:
         self._trail.logged(event)
         return user
 
-    async def login(self, email: str, password: str, device: Device) -> Login:
-        """Check the credentials and open a new device session.
+    async def login(
+        self, email: str, password: str, device: Device, *, remember: bool = False
+    ) -> Login:
+        """Check the credentials and open a new device session (`remember`: see issue_tokens).
 
         Raises:
             RateLimited: too many failed password checks for this account (reserved first).
@@ -158,6 +160,7 @@ class AuthService:
             fresh=True,
             settings=self._settings,
             issued_at=issued_at,
+            remember=remember,
         )
         opening = Opening(
             session_id=session_id,

@@ -16,6 +16,8 @@ class RefreshClaims:
     expires_at: float
     # The double-submit value of a token issued for the cookie transport.
     csrf: str | None = None
+    # A cookie login that asked to stay signed in: every refresh keeps its cookies persistent.
+    remember: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,7 @@ class IssuedTokens:
     expires_in: int
     refresh_expires_in: int
     refresh_expires_at: datetime
+    remember: bool = False
 
 
 def configure_tokens(app: Flask, settings: Settings, keys: KeySet) -> None:
@@ -83,6 +84,7 @@ def issue_tokens(
     refresh_jti: uuid.UUID | None = None,
     refresh_expires_at: datetime | None = None,
     issued_at: float | None = None,
+    remember: bool = False,
 ) -> IssuedTokens:
     """A new access token and a refresh token for one session.
 
@@ -91,6 +93,7 @@ def issue_tokens(
     The access token carries the permissions ROLE_PERMISSIONS grants `role`.
     `issued_at` (default: now) is the moment the facts in the tokens were read: a
     revocation after it covers them.
+    `remember` marks the refresh token of a cookie login that stays signed in.
     """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
@@ -116,13 +119,14 @@ def issue_tokens(
             "exp": int(now) + settings.access_token_ttl,
         },
     )
+    refresh_claims: dict[str, object] = {"sid": sid, "jti": str(refresh_jti), "iat": now}
+    if remember:
+        refresh_claims["remember"] = True
     refresh_token = create_refresh_token(
         identity=str(user_id),
         expires_delta=refresh_expires_at - issued,
         additional_claims={
-            "sid": sid,
-            "jti": str(refresh_jti),
-            "iat": now,
+            **refresh_claims,
             "nbf": int(now),
             "exp": int(refresh_expires_at.timestamp()),
         },
@@ -135,4 +139,5 @@ def issue_tokens(
         expires_in=settings.access_token_ttl,
         refresh_expires_in=max(int((refresh_expires_at - issued).total_seconds()), 0),
         refresh_expires_at=refresh_expires_at,
+        remember=remember,
     )

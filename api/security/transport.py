@@ -25,6 +25,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_ACCESS_COOKIE = "csrf_access_token"
 CSRF_REFRESH_COOKIE = "csrf_refresh_token"
 CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where a gateway's forward-auth check names the method of the request it checks: Caddy's
+# forward_auth and Traefik's ForwardAuth ask with GET and say the method here. They can
+# only add the CSRF rule to a request, never lift it.
+FORWARDED_METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
 _BEARER = re.compile(r"bearer(?:[ \t]+(?P<token>.*))?", re.IGNORECASE | re.DOTALL)
 
 
@@ -73,8 +77,13 @@ def presented_token(request: Request, *, refresh: bool = False) -> PresentedToke
     cookie = request.cookies.get(REFRESH_COOKIE if refresh else ACCESS_COOKIE)
     if not cookie:
         return None
-    echo = request.headers.get(CSRF_HEADER, "") if request.method in CSRF_METHODS else None
+    echo = request.headers.get(CSRF_HEADER, "") if _changes_state(request) else None
     return PresentedToken(cookie, from_cookie=True, csrf_echo=echo)
+
+
+def _changes_state(request: Request) -> bool:
+    claimed = [request.headers.get(name, "") for name in FORWARDED_METHOD_HEADERS]
+    return any(method.strip().upper() in CSRF_METHODS for method in [request.method, *claimed])
 
 
 def required_token(request: Request, *, refresh: bool = False) -> PresentedToken:

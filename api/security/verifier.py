@@ -187,7 +187,10 @@ def _refresh_claims(claims: dict[str, Any], lifetime: int) -> RefreshClaims:
         raise TokenInvalid(_WRONG_TYPE.format(sent="An access", needed="a refresh"))
     if claims.get("type") != "refresh":
         raise TokenInvalid()
-    return RefreshClaims(**_common_claims(claims, lifetime))
+    remember = claims.get("remember", False)
+    if not isinstance(remember, bool):
+        raise TokenInvalid()
+    return RefreshClaims(**_common_claims(claims, lifetime), remember=remember)
 
 
 def _common_claims(claims: dict[str, Any], lifetime: int) -> dict[str, Any]:

@@ -85,3 +85,11 @@ def test_readme_keeps_its_two_commands_first() -> None:
         "scripts/test    # run the whole test suite",
         "```",
     ]
+
+
+def test_gateway_recipes_in_the_docs_are_the_files_the_gateway_test_runs() -> None:
+    """docs/gateways.md shows docs/gateways/nginx.conf and Caddyfile exactly."""
+    text = (ROOT / "docs" / "gateways.md").read_text()
+    blocks = dict(re.findall(r"```(nginx|caddy)\n(.*?)```", text, re.S))
+    assert blocks["nginx"] == (ROOT / "docs" / "gateways" / "nginx.conf").read_text()
+    assert blocks["caddy"] == (ROOT / "docs" / "gateways" / "Caddyfile").read_text()

@@ -196,7 +196,7 @@ async def test_cookie_transport_keeps_tokens_out_of_the_body(harness: Harness) -
     body = await harness.login("a@example.com", transport="cookie")
     assert "access_token" not in body
     assert "refresh_token" not in body
-    assert body["token_type"] == "Bearer"
+    assert body["token_type"] == "cookie"
     assert uuid.UUID(body["session_id"])
 
 

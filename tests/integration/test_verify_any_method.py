@@ -69,6 +69,43 @@ async def test_cookie_token_below_verify_keeps_the_csrf_rule(harness: Harness) -
     assert echoed.status_code == 204 and echoed.headers["X-Auth-User"] == user["id"]
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-Method", "X-Original-Method"])
+async def test_a_gateway_that_checks_with_get_still_gets_the_csrf_rule(
+    harness: Harness, header: str
+) -> None:
+    """Caddy's forward_auth and Traefik's ForwardAuth ask with GET and name the client's
+    method in a header: a state-changing method there needs the CSRF echo; the header can
+    never lift the rule from a state-changing request."""
+    user, _ = await harness.user_with_token("forwarded-method@example.com")
+    await harness.login("forwarded-method@example.com", transport="cookie")
+    csrf = harness.client.cookies["csrf_access_token"]
+    verify = harness.client.request
+    try:
+        answers = {
+            "GET, forwarded GET": await verify("GET", "/auth/verify", headers={header: "GET"}),
+            "GET, forwarded POST": await verify("GET", "/auth/verify", headers={header: "POST"}),
+            "GET, forwarded delete": await verify(
+                "GET", "/auth/verify", headers={header: " delete "}
+            ),
+            "GET, forwarded POST, echoed": await verify(
+                "GET", "/auth/verify", headers={header: "POST", "X-CSRF-Token": csrf}
+            ),
+            "POST, forwarded GET": await verify("POST", "/auth/verify", headers={header: "GET"}),
+        }
+    finally:
+        harness.client.cookies.clear()
+    statuses = {name: r.status_code for name, r in answers.items()}
+    print(f"{header}: {statuses}")
+    assert statuses == {
+        "GET, forwarded GET": 204,
+        "GET, forwarded POST": 403,
+        "GET, forwarded delete": 403,
+        "GET, forwarded POST, echoed": 204,
+        "POST, forwarded GET": 403,
+    }
+    assert answers["GET, forwarded POST, echoed"].headers["X-Auth-User"] == user["id"]
+
+
 async def test_paths_that_only_start_like_verify_are_not_found(harness: Harness) -> None:
     _, token = await harness.user_with_token("lookalike@example.com")
     response = await harness.client.get("/auth/verifyx", headers=bearer(token))

@@ -236,3 +236,41 @@ def test_hashing_threads_default_to_the_cores_shared_among_the_worker_processes(
     assert from_env().hash_workers == max(cores // 2, 1)
     assert from_env(WEB_CONCURRENCY=str(cores * 4)).hash_workers == 1
     assert from_env(WEB_CONCURRENCY="1", HASH_WORKERS="3").hash_workers == 3
+
+
+def test_cors_is_closed_unless_origins_are_listed() -> None:
+    assert from_env().cors_allowed_origins == ()
+    assert from_env(CORS_ALLOWED_ORIGINS=" ").cors_allowed_origins == ()
+
+
+def test_cors_origins_are_read_in_the_form_browsers_send_them() -> None:
+    origins = from_env(
+        CORS_ALLOWED_ORIGINS="https://App.Example.com/, http://localhost:5173,"
+        "https://app.example.com:443,http://[::1]:8080, http://127.0.0.1:80"
+    ).cors_allowed_origins
+    assert origins == (
+        "https://app.example.com",
+        "http://localhost:5173",
+        "http://[::1]:8080",
+        "http://127.0.0.1",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "*",
+        "https://*.example.com",
+        "null",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://app.example.com/path",
+        "https://app.example.com?x=1",
+        "https://user@app.example.com",
+        "https://app.example.com:99999",
+        "https://app.example.com,*",
+    ],
+)
+def test_cors_refuses_wildcards_and_anything_but_an_origin(value: str) -> None:
+    with pytest.raises(SettingsError, match="CORS_ALLOWED_ORIGINS"):
+        from_env(CORS_ALLOWED_ORIGINS=value)

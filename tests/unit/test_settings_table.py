@@ -20,6 +20,7 @@ from api.settings_parsers import (
     KeyFile,
     KeyFiles,
     OneOf,
+    Origins,
     PostgresUrl,
     Rate,
     RedisUrl,
@@ -71,6 +72,8 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return rsa_key_files()[0]
         case KeyFiles():
             return (rsa_key_files()[1],)
+        case Origins():
+            return (*value, "https://app.example.com", "http://localhost:5173")
         case Text():
             return (value or "set") + "-other"
         case RolePermissionsJson():

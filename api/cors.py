@@ -1,0 +1,104 @@
+"""CORS for browser pages on other origins: an allowlist of exact origins, with credentials.
+
+Added by the ASGI bridge to every answer (Flask's and the lanes' alike), so a page on
+an allowed origin can read any of them, its cookies included. A request from any other
+origin gets no CORS header at all, and the browser keeps the answer from the page.
+Preflights of an allowed origin are answered by CorsPreflightLane, except below
+/auth/verify: those routes are for gateways, and answer every method the same way.
+With CORS_ALLOWED_ORIGINS empty nothing here runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from api.lanes import Headers, Reply, Taken
+from api.security.transport import CSRF_HEADER
+from api.verify_lane import PATH as VERIFY_PATH
+from api.verify_lane import PREFIX as VERIFY_PREFIX
+
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
+ALLOWED_HEADERS = f"Authorization, Content-Type, {CSRF_HEADER}"
+# What a page may read of an answer beyond the CORS-safelisted headers.
+EXPOSED_HEADERS = (
+    "Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, WWW-Authenticate"
+)
+# Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200).
+PREFLIGHT_MAX_AGE = 600
+PREFLIGHT_ROUTE = "cors_preflight"
+
+
+class Cors:
+    """The allowlist, and the headers it puts on answers."""
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        self._origins = frozenset(origins)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._origins)
+
+    def allowed_origin(self, scope: dict[str, Any]) -> str | None:
+        """The request's `Origin` when it is exactly one of the allowlist's; else None."""
+        values = [v for name, v in scope["headers"] if name == b"origin"]
+        if len(values) != 1:
+            return None
+        origin = values[0].decode("latin-1")
+        return origin if origin in self._origins else None
+
+    def on_answer(self, scope: dict[str, Any], headers: Headers) -> Headers:
+        """`headers` with the CORS headers the request's origin gets (none unless allowed)."""
+        if not self._origins:
+            return headers
+        origin = self.allowed_origin(scope)
+        added = _vary_origin(headers)
+        if origin is not None:
+            # Credentials never go with "*": the origin is echoed, and only an allowed one.
+            added += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"),
+                (b"access-control-expose-headers", EXPOSED_HEADERS.encode()),
+            ]
+        return [(n, v) for n, v in headers if n != b"vary"] + added
+
+
+class CorsPreflightLane:
+    """Answers the preflight of an allowed origin: `204` saying what the page may send (the
+    bridge adds the origin and credentials, as to every answer)."""
+
+    def __init__(self, cors: Cors) -> None:
+        self._cors = cors
+
+    def take(self, scope: dict[str, Any]) -> Taken | None:
+        """OPTIONS with `Access-Control-Request-Method` from an allowed origin; else None."""
+        if scope["method"] != "OPTIONS" or _below_verify(scope["path"]):
+            return None
+        if not any(name == b"access-control-request-method" for name, _ in scope["headers"]):
+            return None
+        if self._cors.allowed_origin(scope) is None:
+            return None
+        return Taken(PREFLIGHT_ROUTE, _preflight)
+
+
+async def _preflight() -> Reply:
+    # The bridge adds the origin, credentials and Vary, as it does to every answer.
+    headers = [
+        (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
+        (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+        (b"access-control-max-age", str(PREFLIGHT_MAX_AGE).encode()),
+    ]
+    return 204, headers, b""
+
+
+def _vary_origin(headers: Headers) -> Headers:
+    # The answer depends on Origin, so caches must key on it; kept with any other Vary.
+    varies = [v.decode("latin-1") for n, v in headers if n == b"vary"]
+    names = [name.strip() for value in varies for name in value.split(",") if name.strip()]
+    if "origin" not in (name.lower() for name in names):
+        names.append("Origin")
+    return [(b"vary", ", ".join(names).encode("latin-1"))]
+
+
+def _below_verify(path: str) -> bool:
+    return path == VERIFY_PATH or path.startswith(VERIFY_PREFIX)
