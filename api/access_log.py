@@ -16,7 +16,7 @@ from api.security.client_address import UNKNOWN, forwarded_client
 
 logger = logging.getLogger("api.access")
 
-FIELDS = ("method", "route", "status", "duration_ms", "client_ip")
+FIELDS = ("method", "route", "status", "duration_ms", "client_ip", "request_id")
 _LINE = " ".join(f"{name}=%s" for name in FIELDS)
 
 
@@ -28,14 +28,23 @@ class AccessLog:
         # ACCESS_LOG decides, not LOG_LEVEL: the line is written whenever the log is on.
         logger.setLevel(logging.INFO)
 
-    def write(self, scope: dict[str, Any], route: str, status: int, seconds: float) -> None:
-        """Log one answered request of `scope` (`route`: its URL rule or "unmatched")."""
+    def write(
+        self,
+        scope: dict[str, Any],
+        route: str,
+        status: int,
+        seconds: float,
+        request_id: str | None = None,
+    ) -> None:
+        """Log one answered request of `scope` (`route`: its URL rule or "unmatched";
+        `request_id`: the one its answer carries, if any)."""
         fields = {
             "method": method_label(scope["method"]),
             "route": route,
             "status": status,
             "duration_ms": round(seconds * 1000, 1),
             "client_ip": self._client_ip(scope),
+            "request_id": request_id or "-",
         }
         logger.info(_LINE, *fields.values(), extra=fields)
 

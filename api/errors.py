@@ -176,8 +176,8 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
-def problem_body(error: ApiError) -> bytes:
-    """The RFC 9457 JSON document describing `error`."""
+def problem_body(error: ApiError, request_id: str | None = None) -> bytes:
+    """The RFC 9457 JSON document describing `error` (with the request's id, when known)."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(error.status).phrase,
@@ -186,18 +186,24 @@ def problem_body(error: ApiError) -> bytes:
         "detail": error.message,
         **error.extra(),
     }
+    if request_id is not None:
+        body["request_id"] = request_id
     return json.dumps(body).encode()
 
 
-def problem_parts(error: ApiError) -> tuple[int, list[tuple[str, str]], bytes]:
+def problem_parts(
+    error: ApiError, request_id: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body of `error`'s problem response, for any way of sending it."""
     headers = [("Content-Type", PROBLEM_JSON), *error.headers.items()]
-    return error.status, headers, problem_body(error)
+    return error.status, headers, problem_body(error, request_id)
 
 
 def problem(error: ApiError) -> Response:
-    """Render `error` as an application/problem+json Flask response."""
-    status, headers, body = problem_parts(error)
+    """Render `error` as an application/problem+json Flask response, naming the request."""
+    from api.request_context import current_request_id  # the request layer sits above this
+
+    status, headers, body = problem_parts(error, current_request_id())
     return Response(body, status=status, headers=headers)
 
 

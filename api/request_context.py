@@ -68,6 +68,12 @@ def request_origin() -> RequestOrigin:
     return origin
 
 
+def current_request_id() -> str | None:
+    """The id of the Flask request being served, if one is."""
+    origin = _ORIGIN.get()
+    return None if origin is None else origin.request_id
+
+
 def begin_request() -> None:
     """Note the request's origin and id (a Flask `before_request` hook)."""
     _ORIGIN.set(RequestOrigin(request.environ, _request_id()))

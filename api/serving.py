@@ -111,7 +111,7 @@ class AsgiApp:
         seconds = time.perf_counter() - started
         observe_request(route, scope["method"], status, seconds)
         if self._access_log is not None:
-            self._access_log.write(scope, route, status, seconds)
+            self._access_log.write(scope, route, status, seconds, _request_id(headers))
 
     def _lane_for(self, scope: Scope) -> Taken | None:
         for lane in self._lanes:
@@ -147,6 +147,13 @@ class AsgiApp:
         status, headers = started
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, chunks
+
+
+def _request_id(headers: Headers) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            return value.decode("latin-1")
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -436,7 +436,10 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
     Setting(
         "LOG_FORMAT",
         OneOf(LOG_FORMATS),
-        "text",
+        Derived(
+            lambda above, _: "json" if above["app_env"] == "production" else "text",
+            "`json` in production, else `text`",
+        ),
         "`text`, or `json`: one JSON object per line, and one line per security event with "
         "the facts of its audit row and the request id",
     ),

@@ -141,7 +141,7 @@ async def test_access_log_is_written_whatever_log_level_says(
     finally:
         app_logger.setLevel(level)
     records = _access_records(caplog)
-    assert [r.getMessage().rsplit(" ", 2)[0] for r in records] == [
+    assert [r.getMessage().rsplit(" ", 3)[0] for r in records] == [
         "method=GET route=/healthz status=200"
     ]
 
@@ -270,3 +270,9 @@ async def test_docs_answer_404_when_disabled(
 async def test_docs_are_off_by_default_outside_development(harness: Harness) -> None:
     assert harness.resources.settings.app_env == "test"
     assert_problem(await harness.client.get("/docs"), 404, "not_found")
+
+
+async def test_a_problem_names_its_request_as_its_answer_does(harness: Harness) -> None:
+    answer = await harness.client.get("/me")
+    assert answer.status_code == 401
+    assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
