@@ -23,7 +23,7 @@ QUERY_SECRET = "query-secret-" + secrets.token_hex(8)
 ROUNDS = 10
 ACCESS_LINE = re.compile(
     r" INFO api\.access: method=(?P<method>\S+) route=(?P<route>\S+) status=(?P<status>\d+) "
-    r"duration_ms=\d+\.\d client_ip=127\.0\.0\.1$"
+    r"duration_ms=\d+\.\d client_ip=127\.0\.0\.1 request_id=(?:[0-9a-f]{32}|-)$"
 )
 # Hypercorn's access line: `127.0.0.1:port - - [date] "GET /path HTTP/1.1" 200 ...`.
 HYPERCORN_ACCESS_LINE = re.compile(r'"(GET|POST|PUT|PATCH|DELETE|HEAD) /\S* HTTP/')
