@@ -47,6 +47,8 @@ class Tree:
             "PYTHONPATH": str(self.root),
             "DATABASE_URL": self.database_url,
             "LOG_LEVEL": "WARNING",
+            # As in _env: a line per request would tilt the comparison with a tree without one.
+            "ACCESS_LOG": "false",
             "DB_APPLICATION_NAME": self.app_name,
             "RATE_LIMITS_ENABLED": "false",
             **extra,
