@@ -25,3 +25,8 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 def error_fields(body: dict[str, Any]) -> set[str]:
     """The fields a validation_error body names."""
     return {error["field"] for error in body["errors"]}
+
+
+def without_request_id(problem: dict[str, Any]) -> dict[str, Any]:
+    """A problem body without its `request_id`, which names one request and differs by design."""
+    return {name: value for name, value in problem.items() if name != "request_id"}
