@@ -179,7 +179,9 @@ async def test_simultaneous_registrations_create_at_most_the_limit(settings: Set
             statuses = [r.status_code for r in answers]
             assert set(statuses[:6]) <= {409, 429} and set(statuses[6:]) <= {201, 429}
             burst = statuses.count(201)
-            assert 1 <= burst <= 3, statuses
+            # At most the limit; none at all is fair too when the 409s held every place
+            # for the moment they were being checked.
+            assert burst <= 3, statuses
             # The 409s gave their reservations back: the IP gets exactly its 3 accounts.
             later = [(await _register(harness, e, ip)).status_code for e in new]
             created = burst + later.count(201)
