@@ -81,8 +81,9 @@ class Server:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.output()}")
+        # stop() closes and removes the log: take what the server said first.
+        output = self.stop()
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{output}")
 
     def worker_pids(self) -> list[int]:
         """The worker processes Hypercorn's master started (not its resource tracker)."""
