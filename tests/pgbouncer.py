@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.e2e.server import free_port
+from tests.listening import wait_until_listening
 
 DATABASE_ALIAS = "auth_tests_via_pgbouncer"
 
@@ -82,16 +81,7 @@ class OwnPgBouncer:
                 shutil.chown(entry, "postgres")
             argv[1:1] = ["-u", "postgres"]
         self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"pgbouncer exited: {self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"pgbouncer did not listen within 15 s: {self.log()}")
+        wait_until_listening(self._process, self.port, "pgbouncer", self.log, seconds=15)
 
     def log(self) -> str:
         path = self._dir / "pgbouncer.log"

@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests.debian_packages import debian_binary
 from tests.e2e.server import ROOT, free_port
+from tests.listening import wait_until_listening
 
 RECIPES = ROOT / "docs" / "gateways"
 
@@ -98,16 +97,7 @@ class Gateway:
             self._process = subprocess.Popen(
                 self._argv, env=self.environment(), stdout=output, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not listen within 20 s:\n{self.log()}")
+        wait_until_listening(self._process, self.port, self.name, self.log, seconds=20)
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.dir.glob("*.log"))
