@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any, TypeVar
 
 from flask import Response, request
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from api.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
+from api.errors import MalformedJson, NotFound, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -100,6 +101,25 @@ def _validated(schema: type[M], data: dict[str, Any]) -> M:
                 for e in error.errors(include_url=False, include_input=False)
             ]
         ) from None
+
+
+def path_id(text: str, what: str) -> uuid.UUID:
+    """The id a path names, spelled only as str(UUID) spells it (lower case, hyphenated).
+
+    Any other spelling of the same UUID is refused rather than mapped onto it: SQL would
+    match it, but the Redis marks are keyed by the canonical text, so a change made through
+    it would miss the tokens.
+
+    Raises:
+        NotFound: not the canonical spelling of a UUID ("No such {what}.").
+    """
+    try:
+        parsed = uuid.UUID(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or str(parsed) != text:
+        raise NotFound(f"No such {what}.")
+    return parsed
 
 
 def parse_query(schema: type[M]) -> M:

@@ -72,21 +72,19 @@ class SessionEnding:
             longest = max(seconds_until(expires_at, now) for _, expires_at in revoked)
             await self._store.revoke_sessions(user_id, [str(sid) for sid, _ in revoked], longest)
 
-    async def one(self, uow: UnitOfWork, user_id: str, session_id: str) -> None:
+    async def one(self, uow: UnitOfWork, user_id: str, session_id: uuid.UUID) -> None:
         """Revoke one of the user's active sessions (sign a lost phone out).
 
         Raises:
-            NotFound: not an active session of this user (or not a session id at all).
+            NotFound: not an active session of this user.
         """
-        try:
-            sid = uuid.UUID(session_id)
-        except ValueError:
-            raise NotFound("No such active session.") from None
         now = self._clock()
-        expires_at = await uow.sessions.revoke(sid, uuid.UUID(user_id), now)
+        expires_at = await uow.sessions.revoke(session_id, uuid.UUID(user_id), now)
         if expires_at is None:
             raise NotFound("No such active session.")
-        await self._store.revoke_sessions(user_id, [str(sid)], seconds_until(expires_at, now))
+        await self._store.revoke_sessions(
+            user_id, [str(session_id)], seconds_until(expires_at, now)
+        )
         REVOCATIONS.labels("session").inc()
 
     async def reused(self, uow: UnitOfWork, claims: RefreshClaims, session: DeviceSession) -> None:

@@ -17,7 +17,7 @@ from api.admin.schemas import (
 from api.admin.service import AccessChange
 from api.openapi import STORE_ERRORS, documented
 from api.resources import services
-from api.schemas import no_content, respond
+from api.schemas import no_content, path_id, respond
 from api.security.guards import current_claims, permission_required
 from api.security.permissions import AUDIT_READ, USERS_READ, USERS_WRITE
 from db.audit import EventFilter
@@ -50,7 +50,7 @@ async def list_users(query: UserListQuery) -> Response:
 @permission_required(USERS_READ)
 @documented("One user", response=AdminUserResponse, errors=NOT_FOUND)
 async def get_user(user_id: str) -> Response:
-    user = await services().admin.user(user_id)
+    user = await services().admin.user(path_id(user_id, "user"))
     return respond(AdminUserResponse.model_validate(user))
 
 
@@ -65,7 +65,7 @@ async def get_user(user_id: str) -> Response:
 )
 async def update_user(data: UserUpdate, user_id: str) -> Response:
     change = AccessChange(role=data.role, disabled=data.disabled)
-    user = await services().admin.update(current_claims(), user_id, change)
+    user = await services().admin.update(current_claims(), path_id(user_id, "user"), change)
     return respond(AdminUserResponse.model_validate(user))
 
 
@@ -73,7 +73,7 @@ async def update_user(data: UserUpdate, user_id: str) -> Response:
 @permission_required(USERS_WRITE)
 @documented("Sign a user out everywhere", status=204, errors=NOT_FOUND)
 async def sign_out_user(user_id: str) -> Response:
-    await services().admin.sign_out(current_claims(), user_id)
+    await services().admin.sign_out(current_claims(), path_id(user_id, "user"))
     return no_content()
 
 

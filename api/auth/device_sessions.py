@@ -52,7 +52,7 @@ class DeviceSessionService:
         self._trail.logged(event)
         REVOCATIONS.labels("logout_all").inc()
 
-    async def revoke(self, claims: AccessClaims, session_id: str) -> None:
+    async def revoke(self, claims: AccessClaims, session_id: uuid.UUID) -> None:
         """Revoke one of the user's active sessions.
 
         Raises:

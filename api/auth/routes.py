@@ -26,7 +26,7 @@ from api.metrics import login_outcome
 from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
 from api.request_context import request_origin
 from api.resources import resources, services
-from api.schemas import no_content, parse_body, respond
+from api.schemas import no_content, parse_body, path_id, respond
 from api.security.client_address import ClientAddress
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
@@ -173,7 +173,7 @@ async def list_sessions() -> Response:
     errors=[("not_found", 404), *STORE_ERRORS],
 )
 async def delete_session(session_id: str) -> Response:
-    await services().sessions.revoke(current_claims(), session_id)
+    await services().sessions.revoke(current_claims(), path_id(session_id, "active session"))
     return no_content()
 
 
