@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from api.audit import AuditTrail, EventType
-from api.errors import LastAdmin, NotFound, ValidationFailed
+from api.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.permissions import ADMIN
 from api.session_ending import SessionEnding
@@ -93,9 +93,14 @@ class AdminService:
         token of the user before the answer; a disabled user's tokens are refused whenever
         they were issued, and re-enabling revives none of them.
 
+        The actor may grant only a role whose permissions it holds, may not touch a user
+        whose role holds a permission it lacks, and may not change its own role or disable
+        itself.
+
         Raises:
             NotFound: no user has this id.
             ValidationFailed: the role is not one of ROLE_PERMISSIONS.
+            Forbidden: the change is beyond the actor's own permissions, or on itself.
             LastAdmin: the change would leave no active admin.
         """
         if change.role is not None and change.role not in self._settings.role_permissions:
@@ -104,7 +109,7 @@ class AdminService:
         # Redis marks are keyed by the canonical text the verifier reads from `sub`.
         user_id = str(target)
         async with self._database.unit_of_work() as uow:
-            user = await self._lock_for_change(uow, target, change)
+            user = await self._lock_for_change(uow, actor, target, change)
             was_disabled = user.disabled
             before = {"role": user.role, "disabled": user.disabled}
             role = change.role if change.role is not None else user.role
@@ -163,7 +168,7 @@ class AdminService:
             return _page(await uow.audit.page(where, after, limit + 1), limit)
 
     async def _lock_for_change(
-        self, uow: UnitOfWork, user_id: uuid.UUID, change: AccessChange
+        self, uow: UnitOfWork, actor: AccessClaims, user_id: uuid.UUID, change: AccessChange
     ) -> User:
         # Every change that could remove an active admin locks the active admins first, in
         # one order, then its user: two such changes wait for each other instead of each
@@ -175,6 +180,28 @@ class AdminService:
         user = await uow.users.lock(user_id)
         if user is None:
             raise NotFound("No such user.")
+        # Checked on the locked row: the role it holds cannot change until the commit.
+        self._check_privileges(actor, user, change)
         if may_remove_admin and admins == [user.id]:
             raise LastAdmin()
         return user
+
+    def _check_privileges(self, actor: AccessClaims, user: User, change: AccessChange) -> None:
+        # Without these, users:write is admin: it could grant itself (or a friend) any role,
+        # or demote and disable the admins above it.
+        if str(user.id) == actor.user_id and (
+            (change.role is not None and change.role != user.role) or change.disabled is True
+        ):
+            raise Forbidden("Nobody changes their own role or disables themselves.")
+        held = self._held(actor)
+        if not held.issuperset(self._settings.role_permissions.get(user.role, ())):
+            raise Forbidden("This user's role holds a permission you do not have.")
+        if change.role is not None and not held.issuperset(
+            self._settings.role_permissions[change.role]
+        ):
+            raise Forbidden("This role holds a permission you do not have.")
+
+    def _held(self, actor: AccessClaims) -> frozenset[str]:
+        # What the token carries, as far as ROLE_PERMISSIONS still grants it to that role.
+        granted = self._settings.role_permissions.get(actor.role, ())
+        return frozenset(actor.permissions).intersection(granted)
