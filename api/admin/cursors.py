@@ -5,10 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from datetime import datetime
 
+from api.admin.schemas import in_utc
 from api.errors import ValidationFailed
+
+# Audit event ids are Postgres bigints, written in ASCII digits by event_cursor.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+_BIGINT_MAX = 2**63 - 1
 
 
 def _encode(parts: list[str]) -> str:
@@ -37,7 +43,10 @@ def _moment(text: str) -> datetime:
         raise _malformed() from None
     if moment.tzinfo is None:
         raise _malformed()
-    return moment
+    try:
+        return in_utc(moment)
+    except ValueError:
+        raise _malformed() from None
 
 
 def user_cursor(created_at: datetime, user_id: uuid.UUID) -> str:
@@ -74,6 +83,6 @@ def after_event(cursor: str | None) -> tuple[datetime, int] | None:
     if cursor is None:
         return None
     moment, event_id = _decode(cursor)
-    if not event_id.isdigit() or len(event_id) > 19:
+    if not _EVENT_ID.fullmatch(event_id) or int(event_id) > _BIGINT_MAX:
         raise _malformed()
     return _moment(moment), int(event_id)

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from api.schemas import QuerySchema, ResponseSchema, Schema, Storable
 
+
+def in_utc(moment: datetime) -> datetime:
+    """`moment` in UTC.
+
+    Raises:
+        ValueError: it falls outside years 1-9999 in UTC (0001-01-01T00:00:00+14:00 does),
+            which no query can hold.
+    """
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall within years 1-9999 in UTC") from None
+
+
+# A time filter, with its offset, that stays a time when moved to UTC.
+Moment = Annotated[AwareDatetime, AfterValidator(in_utc)]
 Limit = Annotated[int, Field(ge=1, le=100, description="1-100")]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512), Storable]
 
@@ -50,8 +66,8 @@ class UserListResponse(ResponseSchema):
 class AuditEventQuery(QuerySchema):
     user_id: uuid.UUID | None = None
     type: Annotated[str, StringConstraints(min_length=1, max_length=40), Storable] | None = None
-    since: Annotated[AwareDatetime, Field(description="Inclusive, RFC 3339.")] | None = None
-    until: Annotated[AwareDatetime, Field(description="Exclusive, RFC 3339.")] | None = None
+    since: Annotated[Moment, Field(description="Inclusive, RFC 3339.")] | None = None
+    until: Annotated[Moment, Field(description="Exclusive, RFC 3339.")] | None = None
     limit: Limit = 50
     cursor: Cursor | None = None
 
