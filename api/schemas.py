@@ -25,6 +25,12 @@ def _storable(value: str) -> str:
     return value
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null; leave the member out instead")
+    return value
+
+
 def _trimmed(value: object) -> object:
     # Only text is trimmed; anything else goes on to fail the strict type check.
     return value.strip() if isinstance(value, str) else value
@@ -34,6 +40,9 @@ def _trimmed(value: object) -> object:
 # generic words ("at least 1 item after validation").
 Storable = AfterValidator(_storable)
 Text = Annotated[str, Storable]
+# For an optional member whose absence means "unchanged": it may be left out, never null.
+# (A default is not validated, so only a null that was sent fails.)
+NotNull = BeforeValidator(_not_null)
 # Leading and trailing whitespace removed: for names and addresses, never for passwords.
 Trimmed = BeforeValidator(_trimmed)
 
@@ -65,6 +74,11 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _reject_constant(name: str) -> Any:
+    # Python's parser takes NaN, Infinity and -Infinity; JSON (RFC 8259) has no such numbers.
+    raise MalformedJson(f"{name} is not a JSON number.")
+
+
 def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
@@ -83,7 +97,11 @@ def parse_body(schema: type[M]) -> M:
     if raw and not request.mimetype:
         raise UnsupportedMediaType()
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        data = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise MalformedJson() from None
     if not isinstance(data, dict):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
-from api.schemas import QuerySchema, ResponseSchema, Schema, Storable
+from api.schemas import NotNull, QuerySchema, ResponseSchema, Schema, Storable
 
 
 def in_utc(moment: datetime) -> datetime:
@@ -44,9 +45,12 @@ class UserListQuery(QuerySchema):
     ) = None
 
 
+Role = Annotated[str, StringConstraints(min_length=1, max_length=16), Storable]
+
+
 class UserUpdate(Schema):
-    role: Annotated[str, StringConstraints(min_length=1, max_length=16), Storable] | None = None
-    disabled: bool | None = None
+    role: Annotated[Role | SkipJsonSchema[None], NotNull] = None
+    disabled: Annotated[bool | SkipJsonSchema[None], NotNull] = None
 
 
 class AdminUserResponse(ResponseSchema):

@@ -133,7 +133,9 @@ async def refresh() -> Response:
 def _refresh_token() -> PresentedToken:
     """The refresh token: Authorization header, JSON body (OAuth 2.0 style), or cookie."""
     if bearer_token(request.headers.get("Authorization")) is None and request.content_length:
-        return PresentedToken(parse_body(RefreshRequest).refresh_token)
+        token = parse_body(RefreshRequest).refresh_token
+        if token is not None:
+            return PresentedToken(token)
     presented = presented_token(request, refresh=True)
     if presented is None:
         raise TokenMissing()

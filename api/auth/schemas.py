@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, RootModel, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
-from api.schemas import NEW_PASSWORD_MARK, ResponseSchema, Schema, Storable, Trimmed
+from api.schemas import NEW_PASSWORD_MARK, NotNull, ResponseSchema, Schema, Storable, Trimmed
 from api.security.passwords import MAX_PASSWORD_LENGTH
 from db.models import DeviceSession
 from db.sessions import LISTED_SESSIONS
@@ -36,9 +37,14 @@ class LoginRequest(Schema):
 
 
 class RefreshRequest(Schema):
-    """A refresh token in the body, the way OAuth 2.0 clients send it."""
+    """A refresh token in the body, the way OAuth 2.0 clients send it; a body without one
+    (`{}`) leaves the cookie to present it."""
 
-    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=8 * 1024), Storable]
+    refresh_token: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=8 * 1024), Storable]
+        | SkipJsonSchema[None],
+        NotNull,
+    ] = None
 
 
 class UserResponse(ResponseSchema):

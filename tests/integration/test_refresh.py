@@ -161,11 +161,16 @@ async def test_refresh_token_in_a_json_body_is_exchanged_like_the_header(harness
     assert wrong_type.status_code == 401 and wrong_type.json()["code"] == "token_invalid"
 
 
-async def test_refresh_body_without_a_token_is_a_validation_error(harness: Harness) -> None:
-    response = await harness.client.post("/auth/refresh", json={"refresh": "x"})
-    assert response.status_code == 422 and response.json()["code"] == "validation_error"
-    nothing = await harness.client.post("/auth/refresh")
-    assert nothing.status_code == 401 and nothing.json()["code"] == "token_missing"
+async def test_refresh_body_without_a_token_is_token_missing_and_a_bad_one_invalid(
+    harness: Harness,
+) -> None:
+    for body in ({"refresh": "x"}, {}, None):
+        response = await harness.client.post("/auth/refresh", json=body)
+        assert response.status_code == 401 and response.json()["code"] == "token_missing", body
+    for body in ({"refresh_token": ""}, {"refresh_token": None}, {"refresh_token": 1}):
+        response = await harness.client.post("/auth/refresh", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["code"] == "validation_error"
 
 
 async def test_a_token_of_the_wrong_type_says_which_one_was_sent(harness: Harness) -> None:
