@@ -4,11 +4,20 @@ itself (403 forbidden, nothing changed); a change within its permissions still w
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from api.settings import Settings
 from tests.integration.admin_helpers import random_email, set_role
-from tests.integration.conftest import Harness, HarnessFactory, bearer
+from tests.integration.conftest import (
+    Harness,
+    HarnessFactory,
+    bearer,
+    start_harness,
+    stop_harness,
+)
 
 ROLE_PERMISSIONS = {
     "user": (),
@@ -18,9 +27,9 @@ ROLE_PERMISSIONS = {
 }
 
 
-async def _member(harness: Harness, role: str) -> tuple[str, str]:
+async def _member(harness: Harness, role: str, email: str | None = None) -> tuple[str, str]:
     """A new user of `role`: its id and an access token."""
-    email = random_email()
+    email = email or random_email()
     user = await harness.register(email)
     if role != "user":
         await set_role(harness, email, role)
@@ -121,3 +130,51 @@ async def test_the_last_admin_is_kept_against_an_actor_of_another_role(
         for change in ({"role": "user"}, {"disabled": True})
     ]
     assert [(a.status_code, a.json()["code"]) for a in answers] == [(409, "last_admin")] * 2
+
+
+ROUNDS = 20
+
+
+async def test_support_never_disables_a_user_an_admin_is_promoting_at_the_same_moment(
+    settings: Settings,
+) -> None:
+    """The checks read the locked row: whichever change locks it second sees the first."""
+    _, harness = await start_harness(replace(settings, role_permissions=ROLE_PERMISSIONS))
+    emails = [random_email(), random_email()]
+    try:
+        async with harness.client:
+            support_id, support = await _member(harness, "support", emails[0])
+            admin_id, admin = await _member(harness, "admin", emails[1])
+            verdicts = []
+            for round_ in range(ROUNDS):
+                email = random_email()
+                emails.append(email)
+                target = (await harness.register(email))["id"]
+                changes = [
+                    _patch(harness, admin, target, {"role": "admin"}),
+                    _patch(harness, support, target, {"disabled": True}),
+                ]
+                # Either one sent first, by turns.
+                promoted, disabled = await asyncio.gather(*changes[:: 1 if round_ % 2 else -1])
+                if round_ % 2 == 0:
+                    promoted, disabled = disabled, promoted
+                assert promoted.status_code == 200
+                assert disabled.status_code in (200, 403)
+                events = (
+                    await harness.client.get(
+                        "/admin/audit-events",
+                        params={"user_id": target, "type": "admin.user_updated"},
+                        headers=bearer(admin),
+                    )
+                ).json()["events"]
+                order = [e["actor_id"] for e in sorted(events, key=lambda e: int(e["id"]))]
+                verdicts.append((disabled.status_code, order == [support_id, admin_id]))
+    finally:
+        await stop_harness(harness, *emails)
+    wrong = [v for v in verdicts if v not in ((200, True), (403, False))]
+    print(
+        f"{ROUNDS} rounds of a support disabling a user an admin promotes at once: "
+        f"support first {verdicts.count((200, True))}, refused after the promotion "
+        f"{verdicts.count((403, False))}, wrong {len(wrong)}"
+    )
+    assert wrong == []
