@@ -58,6 +58,41 @@ class Resources:
         self.passwords.close()
 
 
+def build_engine(
+    settings: Settings, *, command: str | None = None, pool_size: int | None = None
+) -> AsyncEngine:
+    """The engine of the server's workers, or of a maintenance `command` (named so in
+    pg_stat_activity): every one built here, with the same pooler and logging settings."""
+    name = settings.db_application_name
+    return create_engine(
+        settings.database_url,
+        pool_size=pool_size if pool_size is not None else settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        application_name=f"{name}-{command}" if command else name,
+        statement_cache_size=settings.database_statement_cache_size,
+    )
+
+
+def build_database(engine: AsyncEngine, settings: Settings) -> Database:
+    """Postgres for the services on `engine`, run the way the pooler setting asks."""
+    return Database.on_engine(
+        engine, pooled_transactions=settings.database_statement_cache_size == 0
+    )
+
+
+def build_passwords(
+    settings: Settings, *, workers: int | None = None, queue_max: int | None = None
+) -> Passwords:
+    """The password hasher with the configured argon2 parameters (fewer threads for a command)."""
+    return Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        workers=workers if workers is not None else settings.hash_workers,
+        queue_max=queue_max if queue_max is not None else settings.hash_queue_max,
+    )
+
+
 def open_resources(
     settings: Settings,
     keys: KeySet,
@@ -70,13 +105,7 @@ def open_resources(
 
     `bind` puts every Postgres statement inside a transaction the caller owns (tests).
     """
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        pool_timeout=settings.db_pool_timeout,
-        application_name=settings.db_application_name,
-        statement_cache_size=settings.database_statement_cache_size,
-    )
+    engine = build_engine(settings)
     redis = create_redis(
         settings.redis_url,
         pool_size=settings.redis_pool_size,
@@ -85,19 +114,9 @@ def open_resources(
         cluster=settings.redis_cluster,
     )
     database = (
-        Database.on_connection(bind)
-        if bind is not None
-        else Database.on_engine(
-            engine, pooled_transactions=settings.database_statement_cache_size == 0
-        )
+        Database.on_connection(bind) if bind is not None else build_database(engine, settings)
     )
-    passwords = Passwords(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-        workers=settings.hash_workers,
-        queue_max=settings.hash_queue_max,
-    )
+    passwords = build_passwords(settings)
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)

@@ -63,11 +63,17 @@ class SessionEnding:
 
         The rows are locked by the update, so a refresh of one of them either ran
         before (and its new tokens are covered by the session's mark) or fails after.
+        The user's version is bumped first, its row locked till the commit: a login or
+        refresh that read the user before then opens or rotates nothing after it (see
+        api.auth.service.AuthService.login and api.auth.rotation).
         """
         now = self._clock()
-        revoked = await uow.sessions.revoke_all(
-            uuid.UUID(user_id), now, keep=uuid.UUID(keep) if keep is not None else None
-        )
+        uid = uuid.UUID(user_id)
+        kept = uuid.UUID(keep) if keep is not None else None
+        version = await uow.users.bump_version(uid)
+        if kept is not None and version is not None:
+            await uow.sessions.keep_at_version(kept, uid, version)
+        revoked = await uow.sessions.revoke_all(uid, now, keep=kept)
         if revoked:
             longest = max(seconds_until(expires_at, now) for _, expires_at in revoked)
             await self._store.revoke_sessions(user_id, [str(sid) for sid, _ in revoked], longest)

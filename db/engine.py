@@ -57,6 +57,9 @@ def create_engine(
         pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args=connect_args,
+        # A failed statement's message (logged with its traceback) never carries its
+        # parameters: addresses, user agents, token ids, hashes.
+        hide_parameters=True,
     )
 
 

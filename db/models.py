@@ -60,6 +60,9 @@ class User(Base):
     # operator can add roles without a migration.
     role: Mapped[str] = mapped_column(String(16), server_default="user")
     disabled: Mapped[bool] = mapped_column(server_default=false())
+    # Bumped (users.bump_version) by every change that ends the user's sessions or changes
+    # what the user may do: a login or refresh that read an older one lost the race to it.
+    version: Mapped[int] = mapped_column(server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -80,6 +83,8 @@ class DeviceSession(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     current_refresh_jti: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # The user's version when the session was opened (or last kept by a password change).
+    user_version: Mapped[int] = mapped_column(server_default="0")
     previous_refresh_jti: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_used_at: Mapped[datetime] = mapped_column(server_default=func.now())

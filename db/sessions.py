@@ -11,7 +11,7 @@ from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, u
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.audit import NewEvent, recorded
-from db.models import DeviceSession
+from db.models import DeviceSession, User
 
 # What GET /auth/sessions lists at most: a user's newest active sessions.
 LISTED_SESSIONS = 100
@@ -66,9 +66,26 @@ _SESSION_COLUMNS = (
     "last_used_at",
 )
 _SESSIONS = cast(Table, DeviceSession.__table__)
+_USERS = cast(Table, User.__table__)
+# Only while the user row still carries what the login read: the version (bumped by every
+# change that ends sessions or changes privileges), not disabled, not deleted. FOR SHARE
+# waits for such a change under way (it holds the row lock, FOR SHARE conflicts even
+# with the no-key UPDATE of the bump), then sees its result: the two serialise on the row.
+_STILL_AS_READ = (
+    select(
+        *(bindparam(f"s_{name}", type_=_SESSIONS.c[name].type) for name in _SESSION_COLUMNS),
+        _USERS.c.version,
+    )
+    .where(
+        _USERS.c.id == bindparam("s_user_id", type_=_USERS.c.id.type),
+        _USERS.c.version == bindparam("s_user_version", type_=_USERS.c.version.type),
+        _USERS.c.disabled.is_(False),
+    )
+    .with_for_update(read=True)
+)
 _OPEN_RECORDED = recorded(
     insert(_SESSIONS)
-    .values({name: bindparam(f"s_{name}") for name in _SESSION_COLUMNS})
+    .from_select([*_SESSION_COLUMNS, "user_version"], _STILL_AS_READ)
     .returning(_SESSIONS.c.id)
 )
 _ROTATE_RECORDED = recorded(
@@ -78,6 +95,9 @@ _ROTATE_RECORDED = recorded(
         _SESSIONS.c.user_id == bindparam("r_user_id"),
         _SESSIONS.c.current_refresh_jti == bindparam("r_presented_jti"),
         _SESSIONS.c.revoked_at.is_(None),
+        # The version the caller read with the user row share-locked: a change to the user
+        # since the session was opened refuses its refresh.
+        _SESSIONS.c.user_version == bindparam("r_user_version"),
     )
     .values(
         previous_refresh_jti=_SESSIONS.c.current_refresh_jti,
@@ -96,9 +116,11 @@ class SessionOpener:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def open(self, opening: Opening, event: NewEvent) -> None:
-        """Insert the session row and the event that records it, in one statement."""
-        await self._connection.execute(_OPEN_RECORDED, {**opening.params(), **event.params()})
+    async def open(self, opening: Opening, event: NewEvent, user_version: int) -> bool:
+        """Insert the session row and the event that records it, in one statement, if the
+        user still exists, is not disabled and is at `user_version`; whether it was."""
+        params = {**opening.params(), **event.params(), "s_user_version": user_version}
+        return (await self._connection.execute(_OPEN_RECORDED, params)).first() is not None
 
 
 class DeviceSessionRepository:
@@ -122,13 +144,14 @@ class DeviceSessionRepository:
         session_id: uuid.UUID,
         user_id: uuid.UUID,
         presented_jti: uuid.UUID,
+        user_version: int,
         new_jti: uuid.UUID,
         expires_at: datetime,
         now: datetime,
         event: NewEvent,
     ) -> bool:
-        """Make `new_jti` current if `presented_jti` still is, and record `event` if so; at
-        most one caller wins.
+        """Make `new_jti` current if `presented_jti` still is and the session was opened at
+        `user_version`, and record `event` if so; at most one caller wins.
 
         The condition, the write and the event are one statement, so two concurrent
         refreshes with the same token can't both succeed, and no event lacks its rotation.
@@ -137,6 +160,7 @@ class DeviceSessionRepository:
             "r_session_id": session_id,
             "r_user_id": user_id,
             "r_presented_jti": presented_jti,
+            "r_user_version": user_version,
             "r_new_jti": new_jti,
             "r_now": now,
             "r_expires_at": expires_at,
@@ -177,6 +201,18 @@ class DeviceSessionRepository:
             .execution_options(synchronize_session=False)
         )
         return [(row.id, row.expires_at) for row in await self._session.execute(statement)]
+
+    async def keep_at_version(
+        self, session_id: uuid.UUID, user_id: uuid.UUID, user_version: int
+    ) -> None:
+        """Carry a session its user keeps through a change over to the user's new version."""
+        statement = (
+            update(DeviceSession)
+            .where(DeviceSession.id == session_id, DeviceSession.user_id == user_id)
+            .values(user_version=user_version)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(statement)
 
     async def list_active(
         self, user_id: uuid.UUID, now: datetime, limit: int = LISTED_SESSIONS

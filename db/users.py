@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select, tuple_
+from sqlalchemy import Row, bindparam, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -21,10 +21,10 @@ _PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at
     User.id == bindparam("user_id")
 )
 Profile = Row[uuid.UUID, str, str, bool, datetime]
-_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash).where(
+_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash, User.version).where(
     User.email_normalised == bindparam("email")
 )
-Credentials = Row[uuid.UUID, str, bool, str]
+Credentials = Row[uuid.UUID, str, bool, str, int]
 
 
 class UserReader:
@@ -39,7 +39,8 @@ class UserReader:
         return result.first()
 
     async def credentials(self, email: NormalisedEmail) -> Credentials | None:
-        """The id, role, disabled flag and password hash of the user with this address."""
+        """The id, role, disabled flag, password hash and version of the user with this
+        address."""
         result = await self._connection.execute(_CREDENTIALS, {"email": email})
         return result.first()
 
@@ -122,6 +123,34 @@ class UserRepository:
             .with_for_update()
         )
         return list((await self._session.execute(query)).scalars())
+
+    async def share_lock(self, user_id: uuid.UUID) -> User | None:
+        """The user with this id, its row share-locked until the transaction ends: a change
+        to the user (which bumps its version) waits for the transaction, or it for the change."""
+        query = (
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def bump_version(self, user_id: uuid.UUID) -> int | None:
+        """Add one to the user's version, the row locked until the transaction ends; the new
+        version, or None if no such user.
+
+        Every change that ends the user's sessions or changes what the user may do calls it
+        (through api.session_ending) before it ends them: a login or refresh that read the
+        older version then opens or rotates nothing (db.sessions).
+        """
+        statement = (
+            update(User)
+            .where(User.id == user_id)
+            .values(version=User.version + 1)
+            .returning(User.version)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none()
 
     async def lock(self, user_id: uuid.UUID) -> User | None:
         """The user with this id, its row locked until the transaction ends."""

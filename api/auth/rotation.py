@@ -39,13 +39,17 @@ class Rotation:
         """Exchange a verified, unrevoked refresh token for a new pair; commits `uow`.
 
         Raises:
-            TokenRevoked: the session was revoked meanwhile, or the user is gone.
+            TokenRevoked: the session was revoked meanwhile, the user is gone, or the user
+                changed (version bumped) since the session was opened.
             RefreshTokenReused: a superseded token after the grace window (the session is revoked).
             AccountDisabled: the account was disabled.
             StoreUnavailable: Postgres or Redis did not answer.
         """
         user_id, session_id = uuid.UUID(claims.user_id), uuid.UUID(claims.session_id)
-        user = await uow.users.get(user_id)
+        # Share-locked till the commit: a change to the user (demotion, disable, password
+        # change, sign-out everywhere, deletion) waits for this refresh, or this refresh
+        # for it and then reads its result; the role read here is the one signed.
+        user = await uow.users.share_lock(user_id)
         if user is None:
             raise TokenRevoked()
         if user.disabled:
@@ -58,6 +62,7 @@ class Rotation:
             session_id=session_id,
             user_id=user_id,
             presented_jti=uuid.UUID(claims.jti),
+            user_version=user.version,
             new_jti=new_jti,
             expires_at=tokens.refresh_expires_at,
             now=now,
@@ -69,6 +74,9 @@ class Rotation:
             return tokens
         session = await uow.sessions.get(session_id, user_id)
         if session is None or session.revoked_at is not None:
+            raise TokenRevoked()
+        if session.user_version != user.version:
+            # Opened before a change to its user: nothing of it outlives that change.
             raise TokenRevoked()
         if self._within_grace(session, claims.jti, now):
             # The current link again, never a second chain.

@@ -17,11 +17,12 @@ from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
 from api.settings import Settings
-from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
+from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
 from db.models import User
 from db.sessions import Opening
+from db.users import Credentials
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class AuthService:
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
+
+        The session opens only if the account is still as read (db.sessions): a change
+        committed meanwhile (demotion, disable, deletion, password change, sign-out
+        everywhere) wins, and the login is answered as if it came after it.
         """
         # Stamped before the account is read: a role change or sign-out that lands while the
         # password is being checked comes after `iat`, so its "before" mark covers these tokens.
@@ -151,38 +156,10 @@ class AuthService:
             raise AccountDisabled()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
-        session_id = uuid.uuid4()
-        now = self._clock()
-        tokens = issue_tokens(
-            user_id=user.id,
-            role=user.role,
-            session_id=session_id,
-            fresh=True,
-            settings=self._settings,
-            issued_at=issued_at,
-            remember=remember,
-        )
-        opening = Opening(
-            session_id=session_id,
-            user_id=user.id,
-            refresh_jti=tokens.refresh_jti,
-            expires_at=tokens.refresh_expires_at,
-            device_name=device.name,
-            ip=device.ip,
-            user_agent=device.user_agent,
-            now=now,
-        )
-        event = self._trail.event(
-            EventType.LOGIN_SUCCEEDED,
-            user_id=user.id,
-            session_id=session_id,
-            details={"device_name": device.name},
-        )
-        # The session and its event are one statement, atomic alone: no transaction around it.
-        async with self._database.statements() as statements:
-            await statements.sessions.open(opening, event)
-        self._trail.logged(event)
-        return Login(session_id=str(session_id), tokens=tokens)
+        opened = await self._open(user.id, user.role, user.version, device, issued_at, remember)
+        if opened is None:
+            opened = await self._after_lost_race(user, normalised, password, device, remember)
+        return opened
 
     async def refresh(self, claims: RefreshClaims) -> IssuedTokens:
         """Exchange a verified, unrevoked refresh token for a new pair (see api.auth.rotation).
@@ -192,6 +169,92 @@ class AuthService:
         """
         async with self._database.unit_of_work() as uow:
             return await self._rotation.exchange(uow, claims)
+
+    async def _open(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        version: int,
+        device: Device,
+        issued_at: float,
+        remember: bool,
+    ) -> Login | None:
+        """Open a session with tokens for `role`, if the user still is as read (`version`,
+        not disabled, not deleted); None if a change to the account came first."""
+        session_id = uuid.uuid4()
+        tokens = issue_tokens(
+            user_id=user_id,
+            role=role,
+            session_id=session_id,
+            fresh=True,
+            settings=self._settings,
+            issued_at=issued_at,
+            remember=remember,
+        )
+        opening = Opening(
+            session_id=session_id,
+            user_id=user_id,
+            refresh_jti=tokens.refresh_jti,
+            expires_at=tokens.refresh_expires_at,
+            device_name=device.name,
+            ip=device.ip,
+            user_agent=device.user_agent,
+            now=self._clock(),
+        )
+        event = self._trail.event(
+            EventType.LOGIN_SUCCEEDED,
+            user_id=user_id,
+            session_id=session_id,
+            details={"device_name": device.name},
+        )
+        # The session and its event are one statement, atomic alone: no transaction around it.
+        async with self._database.statements() as statements:
+            if not await statements.sessions.open(opening, event, version):
+                return None
+        self._trail.logged(event)
+        return Login(session_id=str(session_id), tokens=tokens)
+
+    async def _after_lost_race(
+        self,
+        read: Credentials,
+        normalised: NormalisedEmail,
+        password: str,
+        device: Device,
+        remember: bool,
+    ) -> Login:
+        """Answer a login whose session lost to a change of the account made after its read,
+        as a login made after that change: read the account again and try once more.
+
+        A demoted or signed-out user gets a session with what the account is now (the
+        owner only logged in at that moment, and expects to be in); a deleted account is
+        unknown, a disabled one disabled, and a changed password is checked again.
+        A second lost race (another change at once) is answered as invalid credentials.
+
+        Raises:
+            InvalidCredentials: the account is gone, the password changed, or it changed again.
+            AccountDisabled: the account was disabled.
+        """
+        # Stamped before the read again: the change's "before" mark must not cover the
+        # tokens of this session, opened after the change.
+        issued_at = time.time()
+        async with self._database.statements() as statements:
+            user = await statements.users.credentials(normalised)
+        if user is None or user.id != read.id:
+            await self._login_failed(read.id, "account_deleted")
+            raise InvalidCredentials()
+        if user.password_hash != read.password_hash and not await self._passwords.verify(
+            user.password_hash, password
+        ):
+            await self._login_failed(user.id, "wrong_password")
+            raise InvalidCredentials()
+        if user.disabled:
+            await self._login_failed(user.id, "account_disabled")
+            raise AccountDisabled()
+        opened = await self._open(user.id, user.role, user.version, device, issued_at, remember)
+        if opened is None:
+            await self._login_failed(user.id, "account_changed")
+            raise InvalidCredentials()
+        return opened
 
     async def _login_failed(
         self, user_id: uuid.UUID | None, reason: str, unknown_email: str | None = None

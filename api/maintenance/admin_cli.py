@@ -15,10 +15,9 @@ from api.audit import AuditTrail
 from api.clock import utc_now
 from api.errors import ValidationFailed
 from api.maintenance.cli import server_of
+from api.resources import build_database, build_engine, build_passwords
 from api.security.keys import KeySet
-from api.security.passwords import Passwords
 from api.settings import Settings
-from db.engine import Database, create_engine
 from db.errors import StoreUnavailable
 
 
@@ -65,21 +64,10 @@ def _read_password(*, confirm: bool = True) -> str:
 
 
 async def _create_or_promote(settings: Settings, email: str) -> Outcome:
-    engine = create_engine(
-        settings.database_url,
-        pool_size=1,
-        pool_timeout=settings.db_pool_timeout,
-        application_name=f"{settings.db_application_name}-create-admin",
-    )
-    passwords = Passwords(
-        memory_kib=settings.argon2_memory_kib,
-        time_cost=settings.argon2_time_cost,
-        parallelism=settings.argon2_parallelism,
-        workers=1,
-        queue_max=1,
-    )
+    engine = build_engine(settings, command="create-admin", pool_size=1)
+    passwords = build_passwords(settings, workers=1, queue_max=1)
     first_admin = FirstAdmin(
-        Database.on_engine(engine),
+        build_database(engine, settings),
         passwords,
         AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now),
         settings,

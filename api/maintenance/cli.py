@@ -11,10 +11,9 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
 from api.maintenance.purge import PurgeReport, purge
+from api.resources import build_database, build_engine
 from api.settings import Settings
-from db.engine import create_engine, create_session_factory
 from db.errors import StoreUnavailable
-from db.unit_of_work import UnitOfWork
 
 
 @click.command("purge")
@@ -38,16 +37,9 @@ def purge_command() -> None:
 
 
 async def _purge_once(settings: Settings) -> PurgeReport:
-    engine = create_engine(
-        settings.database_url,
-        pool_size=1,
-        pool_timeout=settings.db_pool_timeout,
-        application_name=f"{settings.db_application_name}-purge",
-        statement_cache_size=settings.database_statement_cache_size,
-    )
-    factory = create_session_factory(engine)
+    engine = build_engine(settings, command="purge", pool_size=1)
     try:
-        return await purge(lambda: UnitOfWork(factory), settings)
+        return await purge(build_database(engine, settings).unit_of_work, settings)
     finally:
         await engine.dispose()
 

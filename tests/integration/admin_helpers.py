@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -26,3 +28,10 @@ async def admin_token(harness: Harness, email: str = "admin@example.com") -> tup
 
 def random_email() -> str:
     return f"u-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def role_of(access_token: str) -> str:
+    """The role an access token carries (read, not verified)."""
+    payload = access_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["role"])

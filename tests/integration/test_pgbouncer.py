@@ -8,6 +8,9 @@ test; the committed-writes test below makes transactions hop between server conn
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,6 +19,8 @@ import httpx
 import pytest
 
 from api.settings import Settings
+from tests.conftest import ROOT
+from tests.integration.admin_helpers import role_of
 from tests.integration.conftest import bearer, start_harness, stop_harness
 from tests.integration.test_account import (  # noqa: F401
     test_change_password_keeps_current_session_and_revokes_the_others,
@@ -100,4 +105,47 @@ async def test_concurrent_committed_flows_hop_server_connections_without_errors(
     good = sum(flow == expected for flow in flows)
     print(f"\nflows through pgbouncer (2 server connections): {good} of {USERS} as expected")
     assert flows == [expected] * USERS
+    assert "prepared statement" not in pgbouncer.log()
+
+
+def _flask(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "api", *args],
+        cwd=ROOT,
+        env={**os.environ, **settings.to_env()},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_create_admin_and_purge_work_through_pgbouncer(
+    settings: Settings, pgbouncer: OwnPgBouncer
+) -> None:
+    # The commands build their engines as the server does: no statement cache, and single
+    # statements in transactions, or a statement prepared on one server connection is run
+    # on another.
+    assert settings.to_env()["DATABASE_STATEMENT_CACHE_SIZE"] == "0"
+    email = f"bouncer-admin-{uuid.uuid4().hex[:12]}@example.com"
+    _, harness = await start_harness(settings)
+    try:
+        outcomes = [
+            _flask(settings, "create-admin", email, stdin=PASSWORD + "\n"),
+            _flask(settings, "create-admin", email, stdin=PASSWORD + "\n"),
+            _flask(settings, "purge"),
+            _flask(settings, "purge"),
+        ]
+        async with harness.client:
+            login = await harness.client.post(
+                "/auth/login", json={"email": email, "password": PASSWORD}
+            )
+    finally:
+        await stop_harness(harness, email)
+    print(f"\ncommands through pgbouncer: exits {[o.returncode for o in outcomes]}")
+    assert [o.returncode for o in outcomes] == [0, 0, 0, 0], [o.stderr for o in outcomes]
+    assert outcomes[0].stdout == f"created {email} as admin\n"
+    assert outcomes[1].stdout == f"{email} is already an admin; nothing changed\n"
+    assert all(o.stdout.startswith("purged sessions: ") for o in outcomes[2:])
+    assert login.status_code == 200 and role_of(login.json()["access_token"]) == "admin"
     assert "prepared statement" not in pgbouncer.log()
