@@ -13,27 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import signal
-from typing import Any
+
+from api.preflight import shutdown_event_of_this_worker
 
 logger = logging.getLogger(__name__)
-
-
-def _hypercorn_shutdown_event() -> Any:
-    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
-    # argument of the process's target; a process that is no such worker has none.
-    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
-    event = kwargs.get("shutdown_event")
-    return event if callable(getattr(event, "is_set", None)) else None
 
 
 class Draining:
     """The draining state of one worker process."""
 
     def __init__(self) -> None:
-        self._master_event = _hypercorn_shutdown_event()
+        self._master_event = shutdown_event_of_this_worker()
         self._signalled = False
 
     @property
@@ -52,6 +44,11 @@ class Draining:
         loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self) -> None:
+        # Once is enough: a stop sent to every process would otherwise reach the master
+        # once per worker and signal, and a master that knows needs no word at all.
+        if self._signalled or self.active:
+            self._signalled = True
+            return
         self._signalled = True
         logger.info("SIGTERM: draining, and asking the master to stop every worker")
         # The master sets the event every worker polls; setting it here instead would

@@ -23,7 +23,9 @@ worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
 
 # In the master, before any worker starts: a bad setting stops here with one line and
-# exit code 2, and workers that die later still make the master exit non-zero.
+# exit code 2, workers that die later still make the master exit non-zero, and no
+# number of stop signals can deadlock it.
 read_timeout = preflight.settings_or_exit().request_read_timeout
 preflight.exit_non_zero_when_workers_die()
+preflight.run_signal_handlers_off_signal_context()
 api.metrics_folder.provide()

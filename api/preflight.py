@@ -1,21 +1,35 @@
 """What the Hypercorn master does before it starts any worker (run by api.hypercorn_config).
 
+Every reliance on Hypercorn's private names is here, and tests/unit/test_hypercorn_contract.py
+fails if an upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
+
 `python -m api.preflight` runs the same settings check for scripts that start other
 programs first (scripts/run migrates before it serves).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import multiprocessing
+import os
 import signal
 import sys
-from collections.abc import Mapping
+import threading
+import types
+from collections.abc import Callable, Mapping
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 import hypercorn.run
 
 from api.settings import Settings, SettingsError
 
 EXIT_BAD_SETTINGS = 2
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[int, types.FrameType | None], Any]
 
 
 def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +66,76 @@ def exit_non_zero_when_workers_die() -> None:
         return first_failure
 
     hypercorn.run._join_exited = join_exited_keeping_failures
+
+
+class SignalsOffSignalContext(types.ModuleType):
+    """The `signal` module, except that the handlers installed through it run on a thread.
+
+    Hypercorn's master answers SIGTERM by setting a multiprocessing Event, whose lock is
+    not re-entrant: a second signal arriving while the handler holds it re-enters the
+    handler, which waits for ever on the lock its own outer frame holds (and every worker,
+    reading the Event, waits with it). Here the handler proper only writes the signal's
+    number to a pipe, which is safe at any moment; one thread reads the pipe and runs the
+    real handlers one at a time, so they never interrupt themselves.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(signal.__name__, signal.__doc__)
+        self._handlers: dict[int, Handler] = {}
+        self._read, self._write = os.pipe()
+        # A signal never waits: with the pipe full, the thread has that signal to read.
+        os.set_blocking(self._write, False)
+        self._thread: threading.Thread | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(signal, name)
+
+    def signal(self, signalnum: int, handler: Any) -> Any:
+        """Install `handler` for `signalnum`; a callable one runs on this module's thread."""
+        if not callable(handler):
+            self._handlers.pop(signalnum, None)
+            return signal.signal(signalnum, handler)
+        self._handlers[signalnum] = handler
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run_handlers, name="signal-handlers", daemon=True
+            )
+            self._thread.start()
+        return signal.signal(signalnum, self._note)
+
+    def _note(self, signalnum: int, _frame: types.FrameType | None) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write, bytes([signalnum]))
+
+    def _run_handlers(self) -> None:
+        while True:
+            # A storm of one signal is one call: the handlers are idempotent.
+            for signalnum in dict.fromkeys(os.read(self._read, 512)):
+                handler = self._handlers.get(signalnum)
+                if handler is None:
+                    continue
+                try:
+                    handler(signalnum, None)
+                except Exception:
+                    logger.exception("the handler of signal %d failed", signalnum)
+
+
+def run_signal_handlers_off_signal_context() -> None:
+    """Make the signal handlers Hypercorn's master installs run on a thread, never inside
+    a signal (see SignalsOffSignalContext): any number of SIGTERMs stops it."""
+    # run() reads the module's global `signal` each time it installs its handlers.
+    names = vars(hypercorn.run)
+    if not isinstance(names["signal"], SignalsOffSignalContext):
+        names["signal"] = SignalsOffSignalContext()
+
+
+def shutdown_event_of_this_worker() -> Any:
+    """The master's shutdown event, in a worker Hypercorn's master started; else None."""
+    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
+    # argument of the process's target; a process that is no such worker has none.
+    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
+    event = kwargs.get("shutdown_event")
+    return event if callable(getattr(event, "is_set", None)) else None
 
 
 if __name__ == "__main__":

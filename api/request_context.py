@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 
+from api.schemas import printable
 from api.security.client_address import ClientAddress, client_address
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -45,9 +46,7 @@ class RequestOrigin:
     def user_agent(self) -> str | None:
         """The User-Agent, fitting its column, without control characters (Postgres text
         refuses NUL)."""
-        sent = str(self._environ.get("HTTP_USER_AGENT", ""))
-        printable = "".join(c for c in sent if c.isprintable())
-        return printable[:USER_AGENT_MAX] or None
+        return printable(str(self._environ.get("HTTP_USER_AGENT", "")))[:USER_AGENT_MAX] or None
 
 
 _ORIGIN: ContextVar[RequestOrigin | None] = ContextVar("request_origin", default=None)

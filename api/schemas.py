@@ -31,6 +31,12 @@ def _not_null(value: object) -> object:
     return value
 
 
+def printable(text: str) -> str:
+    """`text` without control or other unprintable characters (newlines, escapes, C1, DEL)."""
+    # What logs and audit details show: no line a reader can be fooled by, no terminal codes.
+    return "".join(c for c in text if c.isprintable())
+
+
 def _trimmed(value: object) -> object:
     # Only text is trimmed; anything else goes on to fail the strict type check.
     return value.strip() if isinstance(value, str) else value
@@ -39,6 +45,8 @@ def _trimmed(value: object) -> object:
 # Put after any length constraint: a constraint following a validator is reported in
 # generic words ("at least 1 item after validation").
 Storable = AfterValidator(_storable)
+# Unprintable characters removed (put after Storable, which refuses NUL with a 422).
+Printable = AfterValidator(printable)
 Text = Annotated[str, Storable]
 # For an optional member whose absence means "unchanged": it may be left out, never null.
 # (A default is not validated, so only a null that was sent fails.)

@@ -10,7 +10,15 @@ from typing import Annotated, Literal
 from pydantic import EmailStr, Field, RootModel, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from api.schemas import NEW_PASSWORD_MARK, NotNull, ResponseSchema, Schema, Storable, Trimmed
+from api.schemas import (
+    NEW_PASSWORD_MARK,
+    NotNull,
+    Printable,
+    ResponseSchema,
+    Schema,
+    Storable,
+    Trimmed,
+)
 from api.security.passwords import MAX_PASSWORD_LENGTH
 from db.models import DeviceSession
 from db.sessions import LISTED_SESSIONS
@@ -30,7 +38,9 @@ class RegisterRequest(Schema):
 class LoginRequest(Schema):
     email: Email
     password: Password
-    device_name: Annotated[str, StringConstraints(max_length=100), Storable, Trimmed] | None = None
+    device_name: (
+        Annotated[str, StringConstraints(max_length=100), Storable, Printable, Trimmed] | None
+    ) = None
     transport: Literal["bearer", "cookie"] = "bearer"
     # Cookie transport: keep the cookies across browser restarts, for the tokens' lifetimes.
     remember: bool = False

@@ -25,9 +25,11 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_ACCESS_COOKIE = "csrf_access_token"
 CSRF_REFRESH_COOKIE = "csrf_refresh_token"
 CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Where a gateway's forward-auth check names the method of the request it checks: Caddy's
 # forward_auth and Traefik's ForwardAuth ask with GET and say the method here. They can
-# only add the CSRF rule to a request, never lift it.
+# only add the CSRF rule to a request, never lift it: anything but exactly one safe
+# method there (a list, a repeated or empty header) counts as a state change.
 FORWARDED_METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
 _BEARER = re.compile(r"bearer(?:[ \t]+(?P<token>.*))?", re.IGNORECASE | re.DOTALL)
 
@@ -82,8 +84,16 @@ def presented_token(request: Request, *, refresh: bool = False) -> PresentedToke
 
 
 def _changes_state(request: Request) -> bool:
-    claimed = [request.headers.get(name, "") for name in FORWARDED_METHOD_HEADERS]
-    return any(method.strip().upper() in CSRF_METHODS for method in [request.method, *claimed])
+    if request.method.upper() in CSRF_METHODS:
+        return True
+    return any(_claims_a_change(request.headers.getlist(name)) for name in FORWARDED_METHOD_HEADERS)
+
+
+def _claims_a_change(claimed: list[str]) -> bool:
+    # "GET, POST" or a header sent twice may be read by the upstream as the other method.
+    if not claimed:
+        return False
+    return len(claimed) != 1 or claimed[0].strip().upper() not in SAFE_METHODS
 
 
 def required_token(request: Request, *, refresh: bool = False) -> PresentedToken:

@@ -38,8 +38,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Server:
     """A Hypercorn process serving api.asgi:app on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2, script: str | None = None) -> None:
-        """Serve with Hypercorn directly, or through `script` (e.g. scripts/run) when given."""
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        script: str | None = None,
+        own_group: bool = False,
+    ) -> None:
+        """Serve with Hypercorn directly, or through `script` (e.g. scripts/run) when given;
+        `own_group` makes the server a process group of its own (a service's cgroup)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".pytest_cache" / f"server-{self.port}.log"
@@ -67,6 +74,7 @@ class Server:
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
         self._wait_until_ready()
 

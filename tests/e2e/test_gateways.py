@@ -4,14 +4,19 @@ the gateway asks /auth/verify before every request and passes the identity on.""
 from __future__ import annotations
 
 import asyncio
+import re
+import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
 
+from api.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.gateways import Caddy, EchoService, Gateway, Nginx
-from tests.e2e.server import Server
+from tests.e2e.server import Server, settings_env
 
 METHODS = ("GET", "POST", "DELETE")
 ROUNDS = 10  # requests of each method, concurrently, per check
@@ -24,11 +29,19 @@ def service() -> Iterator[EchoService]:
     service.stop()
 
 
+@pytest.fixture(scope="module")
+def behind(e2e_settings: Settings) -> Iterator[Server]:
+    """The API as deployed behind the gateway: trusting its one hop, logging each request."""
+    server = Server(settings_env(replace(e2e_settings, trusted_proxy_hops=1, access_log=True)))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module", params=[Nginx, Caddy], ids=["nginx", "caddy"])
 def gateway(
-    request: pytest.FixtureRequest, server: Server, service: EchoService
+    request: pytest.FixtureRequest, behind: Server, service: EchoService
 ) -> Iterator[Gateway]:
-    gateway: Gateway = request.param(server.port, service.port)
+    gateway: Gateway = request.param(behind.port, service.port)
     try:
         gateway.start()
         yield gateway
@@ -132,3 +145,28 @@ async def test_a_cookie_request_that_changes_state_must_echo_the_csrf_token(
         f"{forged.status_code}, with CSRF {echoed.status_code}"
     )
     assert (read.status_code, forged.status_code, echoed.status_code) == (200, 403, 200)
+
+
+async def test_the_api_names_each_request_by_the_gateways_id_never_the_clients(
+    gateway: Gateway, behind: Server
+) -> None:
+    """The API keeps a trusted proxy's X-Request-ID: the recipes set it themselves."""
+    chosen = f"client-chosen-{uuid.uuid4().hex}"
+    logged_before = len(_logged_request_ids(behind))
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+        # No token: the check is answered by Flask, which names every request it answers.
+        answers = await through(client, {"X-Request-ID": chosen})
+    # The access line is written once the answer is sent: wait for the last ones.
+    deadline = time.monotonic() + 10
+    while len(ids := _logged_request_ids(behind)[logged_before:]) < len(answers):
+        assert time.monotonic() < deadline, ids
+        await asyncio.sleep(0.05)
+    print(f"{gateway.name}: request ids the API logged {ids[:3]}... ({len(ids)})")
+    assert [r.status_code for r in answers] == [401] * len(answers)
+    assert len(ids) == len(answers)
+    assert chosen not in behind.output()
+    assert "-" not in ids and len(set(ids)) == len(ids)
+
+
+def _logged_request_ids(server: Server) -> list[str]:
+    return re.findall(r"request_id=(\S+)", server.output())

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from api.settings import Settings
 from db.emails import normalise_email
@@ -228,3 +228,43 @@ async def test_cookie_transport_authenticates_get_me_with_cookies_only(
     me = await harness.client.get("/me", headers={"Cookie": f"access_token_cookie={access}"})
     assert me.status_code == 200, me.text
     assert me.json()["id"] == user["id"]
+
+
+# Every kind of unprintable character a device name could smuggle into a log or a terminal.
+UNPRINTABLE = "\n\r\t\x1b\x07\x08\x7f\x85\x9b\u2028\u2029\u200b"
+
+
+async def test_a_device_name_is_stored_without_control_characters(harness: Harness) -> None:
+    user = await harness.register("device-name@example.com")
+    sent = {
+        "escape codes": "\x1b[31mred\x1b[0m laptop",
+        "forged line": "phone\nlogin.succeeded user=admin",
+        "C1 and DEL": "tab\x85let\x9b\x7f",
+        "only controls": "\x1b\x07",
+        "all of them": f"pc{UNPRINTABLE}pc",
+    }
+    stored: dict[str, tuple[Any, Any]] = {}
+    assert harness.bind is not None
+    for name, device_name in sent.items():
+        tokens = await harness.login("device-name@example.com", device_name=device_name)
+        row = (
+            await harness.bind.execute(
+                text(
+                    "SELECT s.device_name, e.details->>'device_name' FROM sessions s"
+                    " JOIN audit_events e ON e.session_id = s.id AND e.type = 'login.succeeded'"
+                    " WHERE s.id = :id AND s.user_id = :user_id"
+                ),
+                {"id": tokens["session_id"], "user_id": user["id"]},
+            )
+        ).one()
+        stored[name] = (row[0], row[1])
+    print(f"device names stored: {stored}")
+    assert stored == {
+        "escape codes": ("[31mred[0m laptop",) * 2,
+        "forged line": ("phonelogin.succeeded user=admin",) * 2,
+        "C1 and DEL": ("tablet",) * 2,
+        "only controls": ("",) * 2,
+        "all of them": ("pcpc",) * 2,
+    }
+    for session_name, audit_name in stored.values():
+        assert not any(c in UNPRINTABLE or not c.isprintable() for c in session_name + audit_name)

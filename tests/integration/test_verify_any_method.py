@@ -106,6 +106,47 @@ async def test_a_gateway_that_checks_with_get_still_gets_the_csrf_rule(
     assert answers["GET, forwarded POST, echoed"].headers["X-Auth-User"] == user["id"]
 
 
+# Anything but exactly one safe method: a list, a header sent twice, an empty one.
+NOT_ONE_SAFE_METHOD = {
+    "POST,POST": [("POST,POST",)],
+    "GET, POST": [("GET, POST",)],
+    "GET,GET": [("GET,GET",)],
+    "GET POST": [("GET POST",)],
+    "empty": [("",)],
+    "sent twice, GET and POST": [("GET",), ("POST",)],
+    "sent twice, POST and POST": [("POST",), ("POST",)],
+    "sent twice, GET and GET": [("GET",), ("GET",)],
+    "unknown": [("PROPFIND",)],
+}
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-Method", "X-Original-Method"])
+async def test_a_forwarded_method_other_than_exactly_one_safe_method_gets_the_csrf_rule(
+    harness: Harness, header: str
+) -> None:
+    await harness.user_with_token("forwarded-list@example.com")
+    await harness.login("forwarded-list@example.com", transport="cookie")
+    csrf = harness.client.cookies["csrf_access_token"]
+    unechoed: dict[str, int] = {}
+    echoed: dict[str, int] = {}
+    try:
+        for name, values in NOT_ONE_SAFE_METHOD.items():
+            sent = [(header, value) for (value,) in values]
+            unechoed[name] = (await harness.client.get("/auth/verify", headers=sent)).status_code
+            with_echo = [*sent, ("X-CSRF-Token", csrf)]
+            echoed[name] = (await harness.client.get("/auth/verify", headers=with_echo)).status_code
+        safe = {
+            m: (await harness.client.get("/auth/verify", headers={header: m})).status_code
+            for m in ["GET", "head", " OPTIONS "]
+        }
+    finally:
+        harness.client.cookies.clear()
+    print(f"{header}: without the echo {unechoed}; with it {echoed}; one safe method {safe}")
+    assert unechoed == dict.fromkeys(NOT_ONE_SAFE_METHOD, 403)
+    assert echoed == dict.fromkeys(NOT_ONE_SAFE_METHOD, 204)
+    assert safe == dict.fromkeys(safe, 204)
+
+
 async def test_paths_that_only_start_like_verify_are_not_found(harness: Harness) -> None:
     _, token = await harness.user_with_token("lookalike@example.com")
     response = await harness.client.get("/auth/verifyx", headers=bearer(token))
