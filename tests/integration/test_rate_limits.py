@@ -146,13 +146,14 @@ async def test_registrations_that_create_nothing_do_not_count_against_the_accoun
     assert refused.headers["RateLimit-Limit"] == "2"
 
 
-async def test_every_registration_attempt_counts_against_the_attempt_limit(
+async def test_failed_registration_attempts_count_against_the_attempt_limit(
     limited: Harness,
 ) -> None:
-    # Probing addresses for email_taken stops at REGISTER_ATTEMPT_LIMIT (6 here).
+    # Probing addresses for email_taken stops at REGISTER_ATTEMPT_LIMIT (6 here); the
+    # account created first gave its attempt back.
     await _register(limited, "probed@example.com", "10.0.1.4")
-    answers = [(await _register(limited, "probed@example.com", "10.0.1.4")) for _ in range(6)]
-    assert [r.status_code for r in answers] == [409] * 5 + [429]
+    answers = [(await _register(limited, "probed@example.com", "10.0.1.4")) for _ in range(7)]
+    assert [r.status_code for r in answers] == [409] * 6 + [429]
     assert answers[-1].headers["RateLimit-Limit"] == "6"
     assert int(answers[-1].headers["Retry-After"]) > 0
     elsewhere = await _register(limited, "probed@example.com", "10.0.1.5")
@@ -257,22 +258,23 @@ async def test_limits_fall_back_to_process_memory_while_redis_is_down(
             assert (await _register(harness, "fb@example.com", "10.9.9.9")).status_code == 201
             own.stop()
             with caplog.at_level(logging.WARNING, logger="db.limits"):
-                first = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-                second = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-                third = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-            assert first.status_code == 200, first.text
-            assert second.status_code == 200
+                successes = [await _login_direct(harness, PASSWORD) for _ in range(3)]
+                failures = [await _login_direct(harness, "wrong password!!") for _ in range(2)]
+                third = await _login_direct(harness, PASSWORD)
+            # Successes give their attempts back there too; the failures are counted.
+            assert [r.status_code for r in successes] == [200] * 3, successes[0].text
+            assert [r.status_code for r in failures] == [401] * 2
             assert_problem(third, 429, "rate_limited")
             assert any("fall back" in record.getMessage() for record in caplog.records)
             own.start()
     finally:
         own.stop()
+
+
+async def _login_direct(harness: Harness, password: str) -> httpx.Response:
+    return await harness.client.post(
+        "/auth/login", json={"email": "fb@example.com", "password": password}
+    )
 
 
 async def test_unknown_email_costs_the_same_verification_as_a_wrong_password(
