@@ -100,6 +100,7 @@ async def register(data: RegisterRequest) -> Response:
         ("rate_limited", 429),
         ("service_unavailable", 503),
     ],
+    cookies=[(DEVICE_COOKIE, "The device token a cookie login set on this device (see body).")],
 )
 async def login(data: LoginRequest) -> Response:
     device = Device(name=data.device_name, ip=_client().stored, user_agent=_user_agent())
