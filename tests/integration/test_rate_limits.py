@@ -104,6 +104,41 @@ async def test_login_over_the_ip_limit_is_refused_before_hashing(
     assert other_ip.status_code == 401
 
 
+async def test_simultaneous_wrong_logins_from_one_ip_check_at_most_its_limit(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    for round_number in range(5):
+        ip = f"10.0.20.{round_number}"
+        hashing_calls.clear()
+        # A different address each: only the IP's limit (3 failures) stands in the way.
+        responses = await asyncio.gather(
+            *(
+                _login(limited, f"g{round_number}-{n}@example.com", "wrong password!!", ip)
+                for n in range(30)
+            )
+        )
+        statuses = [r.status_code for r in responses]
+        checked = hashing_calls.count("_verify")
+        print(f"round {round_number}: 401s {statuses.count(401)} of 30, checks {checked}")
+        assert statuses.count(401) + statuses.count(429) == 30
+        assert statuses.count(401) == checked <= 3
+        for response in responses:
+            if response.status_code == 429:
+                _assert_limited(response)
+
+
+async def test_successful_logins_from_one_ip_do_not_count_against_its_limit(
+    limited: Harness,
+) -> None:
+    await _register(limited, "nat@example.com", "10.0.21.1")
+    for _ in range(10):
+        assert (await _login(limited, "nat@example.com", PASSWORD, "10.0.21.2")).status_code == 200
+    for n in range(3):
+        wrong = await _login(limited, f"nat{n}@example.com", "wrong password!!", "10.0.21.2")
+        assert wrong.status_code == 401
+    _assert_limited(await _login(limited, "nat@example.com", PASSWORD, "10.0.21.2"))
+
+
 async def test_malformed_logins_count_toward_the_ip_limit(limited: Harness) -> None:
     for _ in range(3):
         response = await limited.client.post(
