@@ -62,6 +62,8 @@ class Operation:
     body_required: bool = True
     query: type[BaseModel] | None = None
     permissions: tuple[str, ...] = ()
+    # Optional cookies the view reads besides the token cookies: (name, description).
+    cookies: tuple[tuple[str, str], ...] = ()
 
 
 def documented(
@@ -75,6 +77,7 @@ def documented(
     security: Iterable[dict[str, list[str]]] | None = None,
     body_required: bool = True,
     query: type[BaseModel] | None = None,
+    cookies: Iterable[tuple[str, str]] = (),
 ) -> Callable[[View], View]:
     """Declare what a view takes and answers: the OpenAPI document reads it, and a view
     declared with a required `body` is called with the request's body parsed into it (as
@@ -91,6 +94,7 @@ def documented(
         None if security is None else tuple(security),
         body_required,
         query,
+        cookies=tuple(cookies),
     )
 
     def mark(view: View) -> View:
@@ -227,6 +231,16 @@ def _operation(
     ]
     if op.query is not None:
         params += _query_parameters(op.query)
+    params += [
+        {
+            "name": name,
+            "in": "cookie",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in op.cookies
+    ]
     if params:
         result["parameters"] = params
     if op.body is not None:

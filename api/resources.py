@@ -16,6 +16,7 @@ from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.me.service import AccountService
 from api.ops.service import OpsService
+from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
@@ -126,6 +127,7 @@ def open_resources(
             database,
             passwords,
             limits,
+            DeviceTokens(keys.secret_material(), settings.device_token_ttl),
             Rotation(ending, trail, settings, clock),
             trail,
             settings,

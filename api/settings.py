@@ -80,6 +80,9 @@ class Settings:
     register_rate_limit: str
     register_attempt_limit: str
     login_failure_limit: str
+    device_failure_limit: str
+    device_token_ttl: int
+    login_unknown_limit: str
     trusted_proxy_hops: int
     ipv6_rate_limit_prefix: int
     session_retention: int

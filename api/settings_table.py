@@ -502,28 +502,63 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "true",
         "`false` switches every rate limit off (load tests)",
     ),
-    Setting("LOGIN_RATE_LIMIT", Rate(), "30/minute", "login requests per client IP"),
+    Setting(
+        "LOGIN_RATE_LIMIT",
+        Rate(),
+        "30/minute",
+        "failed logins per client IP (wrong password, unknown address, refused body, locked "
+        "account); a successful login gives its attempt back, so thousands of users behind "
+        "one carrier NAT can log in. Each login holds an attempt while it runs: at most this "
+        "many logins from one IP are in progress at once",
+    ),
     Setting(
         "REGISTER_RATE_LIMIT",
         Rate(),
-        "10/hour",
+        "1000/hour",
         "accounts created per client IP: each registration reserves one before any work and "
-        "gives it back unless it answers 201, so mistakes (409, 422) cost nothing",
+        "gives it back unless it answers 201, so mistakes (409, 422) cost nothing. Sized for "
+        "an app launch behind a carrier NAT, where one IPv4 address serves thousands of "
+        "subscribers",
     ),
     Setting(
         "REGISTER_ATTEMPT_LIMIT",
         Rate(),
         "60/hour",
-        "registration requests per client IP, whatever the answer: bounds how many addresses "
-        "one IP can test for an existing account",
+        "failed registrations per client IP (`409`, `422`, `429` for too many accounts): "
+        "bounds how many addresses one IP can test for an existing account; a registration "
+        "answered 201 gives its attempt back",
     ),
     Setting(
         "LOGIN_FAILURE_LIMIT",
         Rate(),
         "5/15 minutes",
-        "failed password checks per account, whatever the IP and route (login, "
-        "`POST /me/password`, `DELETE /me`); each check reserves an attempt before hashing "
-        "and a correct password gives it back",
+        "failed password checks per account from devices without its device token, whatever "
+        "the IP and route (login, `POST /me/password`, `DELETE /me`); each check reserves an "
+        "attempt before hashing and a correct password gives it back",
+    ),
+    Setting(
+        "DEVICE_FAILURE_LIMIT",
+        Rate(),
+        "5/15 minutes",
+        "failed logins per device token: a login that presents a valid device token of the "
+        "account counts here instead of against `LOGIN_FAILURE_LIMIT`, so guesses from "
+        "elsewhere never lock the owner's devices out",
+    ),
+    Setting(
+        "DEVICE_TOKEN_TTL",
+        Whole(1),
+        "31536000",
+        "seconds a device token stays valid (and the device cookie's `Max-Age`); every "
+        "successful login issues a new one",
+        default_note="365 days",
+    ),
+    Setting(
+        "LOGIN_UNKNOWN_LIMIT",
+        Rate(),
+        "300/minute",
+        "logins for addresses that have no account, across all IPs: bounds the hashing a "
+        "guesser spread over many addresses can take from the known users (raise it with "
+        "the number of servers)",
     ),
     Setting(
         "TRUSTED_PROXY_HOPS",

@@ -14,6 +14,8 @@ from api.auth.schemas import (
     CookieTokenResponse,
     IssuedResponse,
     LoginRequest,
+    LoginResponse,
+    LoginTokenResponse,
     RefreshRequest,
     RegisterRequest,
     SessionsResponse,
@@ -28,6 +30,7 @@ from api.request_context import request_origin
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, path_id, respond
 from api.security.client_address import ClientAddress
+from api.security.device_tokens import DEVICE_COOKIE, IssuedDeviceToken
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
@@ -90,19 +93,30 @@ async def register(data: RegisterRequest) -> Response:
 @documented(
     "Log in on a device: opens a session and returns its tokens",
     body=LoginRequest,
-    response=IssuedResponse,
+    response=LoginResponse,
     errors=[
         ("invalid_credentials", 401),
         ("account_disabled", 403),
         ("rate_limited", 429),
         ("service_unavailable", 503),
     ],
+    cookies=[(DEVICE_COOKIE, "The device token a cookie login set on this device (see body).")],
 )
 async def login(data: LoginRequest) -> Response:
     device = Device(name=data.device_name, ip=_client().stored, user_agent=_user_agent())
-    remember = data.remember and data.transport == "cookie"
-    result = await services().auth.login(data.email, data.password, device, remember=remember)
-    return token_response(result.tokens, result.session_id, cookies=data.transport == "cookie")
+    cookies = data.transport == "cookie"
+    # The body's member first: a bearer client on a browser may carry the cookie too.
+    presented = data.device_token or request.cookies.get(DEVICE_COOKIE)
+    result = await services().auth.login(
+        data.email,
+        data.password,
+        device,
+        remember=data.remember and cookies,
+        device_token=presented,
+    )
+    return token_response(
+        result.tokens, result.session_id, cookies=cookies, device_token=result.device_token
+    )
 
 
 @bp.post("/refresh")
@@ -225,18 +239,26 @@ def _signed_out() -> Response:
     return response
 
 
-def token_response(tokens: IssuedTokens, session_id: str, *, cookies: bool) -> Response:
-    """The login/refresh answer: tokens in the body, or in cookies for browser clients."""
+def token_response(
+    tokens: IssuedTokens,
+    session_id: str,
+    *,
+    cookies: bool,
+    device_token: IssuedDeviceToken | None = None,
+) -> Response:
+    """The login/refresh answer: tokens in the body, or in cookies for browser clients; a
+    login's device token with them (a body member, or a cookie)."""
     if not cookies:
-        return respond(
-            TokenResponse(
-                access_token=tokens.access_token,
-                refresh_token=tokens.refresh_token,
-                expires_in=tokens.expires_in,
-                refresh_expires_in=tokens.refresh_expires_in,
-                session_id=session_id,
-            )
+        body = TokenResponse(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
+            refresh_expires_in=tokens.refresh_expires_in,
+            session_id=session_id,
         )
+        if device_token is not None:
+            body = LoginTokenResponse(**body.model_dump(), device_token=device_token.token)
+        return respond(body)
     response = respond(
         CookieTokenResponse(
             expires_in=tokens.expires_in,
@@ -250,4 +272,16 @@ def token_response(tokens: IssuedTokens, session_id: str, *, cookies: bool) -> R
     set_refresh_cookies(
         response, tokens.refresh_token, tokens.refresh_expires_in if remembered else None
     )
+    if device_token is not None:
+        # Persistent whatever `remember` says: it names the device, not a session, and holds
+        # no access. Path=/ like the session cookies, so a gateway's path prefix can't hide it.
+        response.set_cookie(
+            DEVICE_COOKIE,
+            device_token.token,
+            max_age=device_token.max_age,
+            path="/",
+            secure=resources().settings.cookie_secure,
+            httponly=True,
+            samesite="Strict",
+        )
     return response

@@ -19,6 +19,7 @@ from api.schemas import (
     Storable,
     Trimmed,
 )
+from api.security.device_tokens import DEVICE_COOKIE, MAX_DEVICE_TOKEN_LENGTH
 from api.security.passwords import MAX_PASSWORD_LENGTH
 from db.models import DeviceSession
 from db.sessions import LISTED_SESSIONS
@@ -44,6 +45,16 @@ class LoginRequest(Schema):
     transport: Literal["bearer", "cookie"] = "bearer"
     # Cookie transport: keep the cookies across browser restarts, for the tokens' lifetimes.
     remember: bool = False
+    device_token: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_DEVICE_TOKEN_LENGTH,
+            description="The device token an earlier login on this device returned (cookie "
+            f"clients send the `{DEVICE_COOKIE}` cookie instead): this device's failed "
+            "logins then count against its own budget, not the account's. One that is not "
+            "valid for this account counts as none.",
+        ),
+    ] = None
 
 
 class RefreshRequest(Schema):
@@ -73,6 +84,17 @@ class TokenResponse(ResponseSchema):
     session_id: str
 
 
+class LoginTokenResponse(TokenResponse):
+    device_token: Annotated[
+        str,
+        Field(
+            description="Send it back as `device_token` in this device's later logins: its "
+            "failed logins then count against its own budget, so guesses from elsewhere "
+            "never lock it out. A new one comes with every login; keep the newest."
+        ),
+    ]
+
+
 class CookieTokenResponse(ResponseSchema):
     """The login answer when the tokens travel in cookies instead of the body."""
 
@@ -83,7 +105,12 @@ class CookieTokenResponse(ResponseSchema):
 
 
 class IssuedResponse(RootModel[TokenResponse | CookieTokenResponse]):
-    """What login and refresh answer: the tokens in the body, or (cookie transport) in cookies."""
+    """What refresh answers: the tokens in the body, or (cookie transport) in cookies."""
+
+
+class LoginResponse(RootModel[LoginTokenResponse | CookieTokenResponse]):
+    """What login answers: the tokens and the device token in the body, or (cookie
+    transport) in cookies."""
 
 
 class SessionResponse(ResponseSchema):

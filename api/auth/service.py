@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from api.audit import AuditTrail, EventType
@@ -13,6 +12,7 @@ from api.auth.rotation import Rotation
 from api.clock import Clock
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
 from api.security.claims import RefreshClaims
+from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
@@ -38,6 +38,7 @@ class Device:
 class Login:
     session_id: str
     tokens: IssuedTokens
+    device_token: IssuedDeviceToken
 
 
 class AuthService:
@@ -48,6 +49,7 @@ class AuthService:
         database: Database,
         passwords: Passwords,
         limits: RateLimits,
+        device_tokens: DeviceTokens,
         rotation: Rotation,
         trail: AuditTrail,
         settings: Settings,
@@ -56,6 +58,7 @@ class AuthService:
         self._database = database
         self._passwords = passwords
         self._limits = limits
+        self._device_tokens = device_tokens
         self._rotation = rotation
         self._trail = trail
         self._settings = settings
@@ -70,15 +73,14 @@ class AuthService:
         """
         return self._limits.registration(ip)
 
-    @asynccontextmanager
-    async def login_attempt(self, ip: str) -> AsyncIterator[None]:
-        """Count a login request from `ip`, before its body is even parsed.
+    def login_attempt(self, ip: str) -> AbstractAsyncContextManager[None]:
+        """Hold one of `ip`'s failed logins for the block, from before the body is even
+        parsed; given back unless the login fails.
 
         Raises:
-            RateLimited: the IP made too many login requests.
+            RateLimited: the IP's failed logins reached the limit.
         """
-        await self._limits.count_login(ip)
-        yield
+        return self._limits.login(ip)
 
     async def register(self, email: str, password: str) -> User:
         """Create a user with role `user`.
@@ -112,12 +114,22 @@ class AuthService:
         return user
 
     async def login(
-        self, email: str, password: str, device: Device, *, remember: bool = False
+        self,
+        email: str,
+        password: str,
+        device: Device,
+        *,
+        remember: bool = False,
+        device_token: str | None = None,
     ) -> Login:
         """Check the credentials and open a new device session (`remember`: see issue_tokens).
 
+        `device_token`: what the client presented as its device token; a valid one of this
+        account puts the check on that device's own failure budget, anything else is none.
+
         Raises:
-            RateLimited: too many failed password checks for this account (reserved first).
+            RateLimited: too many failed password checks for this account or device, or too
+                many logins for unknown addresses (each reserved or counted first).
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
@@ -132,11 +144,20 @@ class AuthService:
         normalised = normalise_email(email)
         passwords = self._passwords
         failure: tuple[uuid.UUID | None, str] | None = None
+        user: Credentials | None = None
+        known_device: str | None = None
+        # Only a request with a device token needs the account before the limits (to
+        # check the token's binding); the others are refused without reading it.
+        if device_token is not None:
+            user = await self._credentials(normalised)
+            if user is not None:
+                known_device = self._device_tokens.device_of(device_token, user.id)
         try:
-            async with self._limits.password_check(normalised):
-                async with self._database.statements() as statements:
-                    user = await statements.users.credentials(normalised)
+            async with self._limits.password_check(normalised, known_device):
+                if device_token is None:
+                    user = await self._credentials(normalised)
                 if user is None:
+                    await self._limits.count_unknown_address()
                     await passwords.verify_dummy(password)
                     failure = (None, "unknown_email")
                 elif not await passwords.verify(user.password_hash, password):
@@ -212,7 +233,11 @@ class AuthService:
             if not await statements.sessions.open(opening, event, version):
                 return None
         self._trail.logged(event)
-        return Login(session_id=str(session_id), tokens=tokens)
+        return Login(
+            session_id=str(session_id),
+            tokens=tokens,
+            device_token=self._device_tokens.issue(user_id),
+        )
 
     async def _after_lost_race(
         self,
@@ -255,6 +280,10 @@ class AuthService:
             await self._login_failed(user.id, "account_changed")
             raise InvalidCredentials()
         return opened
+
+    async def _credentials(self, normalised_email: NormalisedEmail) -> Credentials | None:
+        async with self._database.statements() as statements:
+            return await statements.users.credentials(normalised_email)
 
     async def _login_failed(
         self, user_id: uuid.UUID | None, reason: str, unknown_email: str | None = None

@@ -1,6 +1,9 @@
-"""Rate limits: login and registration per client IP, and password checks per account.
+"""Rate limits: failed logins and registrations per client IP, password checks per account
+and per device, and logins for unknown addresses across all IPs.
 
-Every check runs before any password hashing, so saying no stays cheap.
+Every check runs before any password hashing, so saying no stays cheap. Limits on failures
+are reservations: taken before the work, atomically, and given back when the work turns
+out not to be a failure, so concurrent attempts can't overshoot and successes never count.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ from contextlib import asynccontextmanager
 
 from limits import RateLimitItem, parse
 
-from api.errors import InvalidCredentials, RateLimited
+from api.errors import ApiError, InvalidCredentials, RateLimited
 from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
 from db.emails import normalise_email
-from db.rate_limit_store import RateLimitStore, Verdict
+from db.rate_limit_store import RateLimitStore, Reservation, Verdict
 
 
 def account_key(email: str) -> str:
@@ -33,46 +36,66 @@ class RateLimits:
         self._register: RateLimitItem = parse(settings.register_rate_limit)
         self._register_attempts: RateLimitItem = parse(settings.register_attempt_limit)
         self._failures: RateLimitItem = parse(settings.login_failure_limit)
-
-    async def count_login(self, ip: str) -> None:
-        """Count a login request from `ip`.
-
-        Raises:
-            RateLimited: the IP made too many login requests.
-        """
-        if self._enabled:
-            _raise_if_refused(await self._store.hit(self._login, "login-ip", ip), "login_ip")
+        self._device_failures: RateLimitItem = parse(settings.device_failure_limit)
+        self._unknown: RateLimitItem = parse(settings.login_unknown_limit)
 
     @asynccontextmanager
-    async def registration(self, ip: str) -> AsyncIterator[None]:
-        """Count a registration attempt from `ip`, and reserve one of its account creations.
+    async def login(self, ip: str) -> AsyncIterator[None]:
+        """Hold one of `ip`'s failed-login attempts for the block, given back unless it fails.
 
-        Every attempt counts against REGISTER_ATTEMPT_LIMIT (which also bounds how many
-        addresses an IP can probe for `email_taken`). Only accounts created count against
-        REGISTER_RATE_LIMIT: the creation is reserved atomically before the work and given
-        back when the block raises (a taken email, a refused password, an outage), so
-        concurrent registrations can't overshoot and a newcomer's mistakes cost nothing.
+        A block that ends in a client error (any 4xx: a wrong password, an unknown address,
+        a refused body, a locked account) keeps it; success and the server's own failures
+        (5xx) give it back, so honest users sharing one address (a carrier NAT) never
+        use up each other's logins.
 
         Raises:
-            RateLimited: the IP made too many attempts, or created too many accounts.
+            RateLimited: the IP's failed logins (with those in progress) reached the limit.
         """
         if not self._enabled:
             yield
             return
-        attempt = await self._store.hit(self._register_attempts, "register-attempt-ip", ip)
-        _raise_if_refused(attempt, "register_attempt_ip")
-        reservation = await self._store.reserve(self._register, "register-ip", ip)
-        _raise_if_refused(reservation.verdict, "register_ip")
-        try:
+        reservation = await self._store.reserve(self._login, "login-failures-ip", ip)
+        _raise_if_refused(reservation.verdict, "login_ip")
+        async with self._kept_on_client_error(reservation):
             yield
-        # A cancelled block (not an Exception) keeps its reservation: the account may exist.
-        except Exception:
-            await self._store.release(reservation)
-            raise
 
     @asynccontextmanager
-    async def password_check(self, email: str) -> AsyncIterator[None]:
+    async def registration(self, ip: str) -> AsyncIterator[None]:
+        """Hold one of `ip`'s failed registrations and one of its account creations for the
+        block.
+
+        Both are reserved atomically before the work. The account creation is given back
+        when the block raises (a taken email, a refused password, an outage), so
+        concurrent registrations can't overshoot and a newcomer's mistakes create nothing;
+        the failed-attempt one is given back when the account is created, so only
+        mistakes count against REGISTER_ATTEMPT_LIMIT (which bounds how many addresses an
+        IP can probe for `email_taken`).
+
+        Raises:
+            RateLimited: the IP failed too many times, or created too many accounts.
+        """
+        if not self._enabled:
+            yield
+            return
+        attempt = await self._store.reserve(self._register_attempts, "register-failures-ip", ip)
+        _raise_if_refused(attempt.verdict, "register_attempt_ip")
+        async with self._kept_on_client_error(attempt):
+            reservation = await self._store.reserve(self._register, "register-ip", ip)
+            _raise_if_refused(reservation.verdict, "register_ip")
+            try:
+                yield
+            # A cancelled block (not an Exception) keeps its reservation: the account may exist.
+            except Exception:
+                await self._store.release(reservation)
+                raise
+
+    @asynccontextmanager
+    async def password_check(self, email: str, device: str | None = None) -> AsyncIterator[None]:
         """Reserve one of the account's password checks for the block, whatever the IP.
+
+        `device`: the id of a valid device token of this account the request presented;
+        its checks count against that device's own budget (DEVICE_FAILURE_LIMIT) instead
+        of the account-wide one, so guesses from elsewhere never lock the owner out.
 
         Reserved before any hashing and atomically, so however many attempts arrive
         together, at most the limit's worth are checked per window. The block keeps the
@@ -81,20 +104,52 @@ class RateLimits:
         successes never count as failures.
 
         Raises:
-            RateLimited: the account's failed checks reached the limit.
+            RateLimited: the account's (or the device's) failed checks reached the limit.
         """
         if not self._enabled:
             yield
             return
-        reservation = await self._store.reserve(
-            self._failures, "password-failures", account_key(email)
-        )
-        _raise_if_refused(reservation.verdict, "login_account")
+        if device is None:
+            reservation = await self._store.reserve(
+                self._failures, "password-failures", account_key(email)
+            )
+            _raise_if_refused(reservation.verdict, "login_account")
+        else:
+            reservation = await self._store.reserve(
+                self._device_failures, "password-failures-device", account_key(email), device
+            )
+            _raise_if_refused(reservation.verdict, "login_device")
         try:
             yield
         except InvalidCredentials:
             raise
         # A cancelled block keeps its reservation too: its check may have run.
+        except Exception:
+            await self._store.release(reservation)
+            raise
+        await self._store.release(reservation)
+
+    async def count_unknown_address(self) -> None:
+        """Count a login for an address that has no account, across all IPs (before its
+        dummy check).
+
+        Raises:
+            RateLimited: too many logins for unknown addresses, from everywhere together.
+        """
+        if self._enabled:
+            verdict = await self._store.hit(self._unknown, "login-unknown")
+            _raise_if_refused(verdict, "login_unknown")
+
+    @asynccontextmanager
+    async def _kept_on_client_error(self, reservation: Reservation) -> AsyncIterator[None]:
+        try:
+            yield
+        except ApiError as error:
+            if error.status >= 500:
+                await self._store.release(reservation)
+            raise
+        # Anything else is the server's failure (an internal error); a cancelled block
+        # (not an Exception) keeps its reservation.
         except Exception:
             await self._store.release(reservation)
             raise

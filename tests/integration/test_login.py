@@ -24,6 +24,7 @@ TOKEN_FIELDS = {
     "expires_in",
     "refresh_expires_in",
     "session_id",
+    "device_token",
 }
 
 

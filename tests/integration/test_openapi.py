@@ -172,3 +172,23 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
 @pytest.mark.parametrize("path", ["/auth/verify", "/auth/verify/", "/auth/verify/{forwarded_path}"])
 def test_verify_is_documented_for_every_method(document: dict[str, Any], path: str) -> None:
     assert set(document["paths"][path]) == {"get", "post", "put", "patch", "delete"}
+
+
+def test_login_documents_the_device_token_in_request_response_and_cookie(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    request = schemas["LoginRequest"]["properties"]["device_token"]
+    assert {"type": "string", "maxLength": 256} in request["anyOf"]
+    assert "device_token" not in schemas["LoginRequest"].get("required", [])
+    assert "device_token" in schemas["LoginTokenResponse"]["required"]
+    login = document["paths"]["/auth/login"]["post"]
+    success = login["responses"]["200"]["content"]["application/json"]["schema"]
+    assert success == {"$ref": "#/components/schemas/LoginResponse"}
+    variants = {v["$ref"].rsplit("/", 1)[1] for v in schemas["LoginResponse"]["anyOf"]}
+    assert variants == {"LoginTokenResponse", "CookieTokenResponse"}
+    [cookie] = [p for p in login["parameters"] if p["in"] == "cookie"]
+    assert cookie["name"] == "device_token" and cookie["required"] is False
+    # Refresh issues no device token.
+    refreshed = document["paths"]["/auth/refresh"]["post"]["responses"]["200"]
+    assert refreshed["content"]["application/json"]["schema"]["$ref"].endswith("IssuedResponse")

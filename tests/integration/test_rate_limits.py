@@ -104,6 +104,41 @@ async def test_login_over_the_ip_limit_is_refused_before_hashing(
     assert other_ip.status_code == 401
 
 
+async def test_simultaneous_wrong_logins_from_one_ip_check_at_most_its_limit(
+    limited: Harness, hashing_calls: list[str]
+) -> None:
+    for round_number in range(5):
+        ip = f"10.0.20.{round_number}"
+        hashing_calls.clear()
+        # A different address each: only the IP's limit (3 failures) stands in the way.
+        responses = await asyncio.gather(
+            *(
+                _login(limited, f"g{round_number}-{n}@example.com", "wrong password!!", ip)
+                for n in range(30)
+            )
+        )
+        statuses = [r.status_code for r in responses]
+        checked = hashing_calls.count("_verify")
+        print(f"round {round_number}: 401s {statuses.count(401)} of 30, checks {checked}")
+        assert statuses.count(401) + statuses.count(429) == 30
+        assert statuses.count(401) == checked <= 3
+        for response in responses:
+            if response.status_code == 429:
+                _assert_limited(response)
+
+
+async def test_successful_logins_from_one_ip_do_not_count_against_its_limit(
+    limited: Harness,
+) -> None:
+    await _register(limited, "nat@example.com", "10.0.21.1")
+    for _ in range(10):
+        assert (await _login(limited, "nat@example.com", PASSWORD, "10.0.21.2")).status_code == 200
+    for n in range(3):
+        wrong = await _login(limited, f"nat{n}@example.com", "wrong password!!", "10.0.21.2")
+        assert wrong.status_code == 401
+    _assert_limited(await _login(limited, "nat@example.com", PASSWORD, "10.0.21.2"))
+
+
 async def test_malformed_logins_count_toward_the_ip_limit(limited: Harness) -> None:
     for _ in range(3):
         response = await limited.client.post(
@@ -146,13 +181,14 @@ async def test_registrations_that_create_nothing_do_not_count_against_the_accoun
     assert refused.headers["RateLimit-Limit"] == "2"
 
 
-async def test_every_registration_attempt_counts_against_the_attempt_limit(
+async def test_failed_registration_attempts_count_against_the_attempt_limit(
     limited: Harness,
 ) -> None:
-    # Probing addresses for email_taken stops at REGISTER_ATTEMPT_LIMIT (6 here).
+    # Probing addresses for email_taken stops at REGISTER_ATTEMPT_LIMIT (6 here); the
+    # account created first gave its attempt back.
     await _register(limited, "probed@example.com", "10.0.1.4")
-    answers = [(await _register(limited, "probed@example.com", "10.0.1.4")) for _ in range(6)]
-    assert [r.status_code for r in answers] == [409] * 5 + [429]
+    answers = [(await _register(limited, "probed@example.com", "10.0.1.4")) for _ in range(7)]
+    assert [r.status_code for r in answers] == [409] * 6 + [429]
     assert answers[-1].headers["RateLimit-Limit"] == "6"
     assert int(answers[-1].headers["Retry-After"]) > 0
     elsewhere = await _register(limited, "probed@example.com", "10.0.1.5")
@@ -257,22 +293,23 @@ async def test_limits_fall_back_to_process_memory_while_redis_is_down(
             assert (await _register(harness, "fb@example.com", "10.9.9.9")).status_code == 201
             own.stop()
             with caplog.at_level(logging.WARNING, logger="db.limits"):
-                first = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-                second = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-                third = await harness.client.post(
-                    "/auth/login", json={"email": "fb@example.com", "password": PASSWORD}
-                )
-            assert first.status_code == 200, first.text
-            assert second.status_code == 200
+                successes = [await _login_direct(harness, PASSWORD) for _ in range(3)]
+                failures = [await _login_direct(harness, "wrong password!!") for _ in range(2)]
+                third = await _login_direct(harness, PASSWORD)
+            # Successes give their attempts back there too; the failures are counted.
+            assert [r.status_code for r in successes] == [200] * 3, successes[0].text
+            assert [r.status_code for r in failures] == [401] * 2
             assert_problem(third, 429, "rate_limited")
             assert any("fall back" in record.getMessage() for record in caplog.records)
             own.start()
     finally:
         own.stop()
+
+
+async def _login_direct(harness: Harness, password: str) -> httpx.Response:
+    return await harness.client.post(
+        "/auth/login", json={"email": "fb@example.com", "password": password}
+    )
 
 
 async def test_unknown_email_costs_the_same_verification_as_a_wrong_password(

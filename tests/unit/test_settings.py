@@ -170,11 +170,27 @@ def test_rate_limit_settings_are_read_from_the_environment() -> None:
     assert settings.ipv6_rate_limit_prefix == 56
 
 
-def test_registration_limits_default_to_10_accounts_and_60_attempts_an_hour() -> None:
+def test_registration_limits_default_to_1000_accounts_and_60_failures_an_hour() -> None:
     settings = from_env()
-    assert (settings.register_rate_limit, settings.register_attempt_limit) == ("10/hour", "60/hour")
+    assert (settings.register_rate_limit, settings.register_attempt_limit) == (
+        "1000/hour",
+        "60/hour",
+    )
     with pytest.raises(SettingsError, match="REGISTER_ATTEMPT_LIMIT"):
         from_env(REGISTER_ATTEMPT_LIMIT="lots")
+
+
+def test_device_and_unknown_address_limits_have_defaults_and_are_validated() -> None:
+    settings = from_env()
+    assert settings.device_failure_limit == "5/15 minutes"
+    assert settings.device_token_ttl == 365 * 24 * 3600
+    assert settings.login_unknown_limit == "300/minute"
+    with pytest.raises(SettingsError, match="DEVICE_FAILURE_LIMIT"):
+        from_env(DEVICE_FAILURE_LIMIT="few")
+    with pytest.raises(SettingsError, match="LOGIN_UNKNOWN_LIMIT"):
+        from_env(LOGIN_UNKNOWN_LIMIT="unbounded")
+    with pytest.raises(SettingsError, match="DEVICE_TOKEN_TTL"):
+        from_env(DEVICE_TOKEN_TTL="0")
 
 
 def test_ipv6_rate_limit_prefix_defaults_to_64_and_must_be_a_prefix_length() -> None:
