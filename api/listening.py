@@ -16,10 +16,15 @@ are reset; the others' are untouched.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-_default_reducer = ForkingPickler._extra_reducers.get(socket.socket)
+# multiprocessing's own (a duplicate of the descriptor), for every other socket.
+_DEFAULT_REDUCERS: dict[type, Callable[[Any], tuple[Any, ...]]] = getattr(
+    ForkingPickler, "_extra_reducers", {}
+)
+_default_reducer = _DEFAULT_REDUCERS.get(socket.socket)
 
 
 def own_socket_per_worker() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import current_app
@@ -16,6 +17,7 @@ from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.me.service import AccountService
 from api.ops.service import OpsService
+from api.request_context import current_origin
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
@@ -58,6 +60,12 @@ class Resources:
         self.passwords.close()
 
 
+def _hashing_client(ipv6_prefix: int) -> str:
+    """Whose password check this is, for fair hashing admission: the per-IP limit's key."""
+    origin = current_origin()
+    return "" if origin is None else origin.client.limit_key(ipv6_prefix)
+
+
 def open_resources(
     settings: Settings,
     keys: KeySet,
@@ -97,6 +105,8 @@ def open_resources(
         parallelism=settings.argon2_parallelism,
         workers=settings.hash_workers,
         queue_max=settings.hash_queue_max,
+        wait_budget=settings.hash_wait_budget,
+        client_key=functools.partial(_hashing_client, settings.ipv6_rate_limit_prefix),
     )
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)

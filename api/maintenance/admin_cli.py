@@ -77,6 +77,7 @@ async def _create_or_promote(settings: Settings, email: str) -> Outcome:
         parallelism=settings.argon2_parallelism,
         workers=1,
         queue_max=1,
+        wait_budget=settings.hash_wait_budget,
     )
     first_admin = FirstAdmin(
         Database.on_engine(engine),
