@@ -23,7 +23,8 @@ OWNER_ADDRESS = "198.51.100.7"
 
 
 def _random_address() -> str:
-    return f"{random.randint(1, 223)}.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    octets = (random.randint(1, 223), random.randint(0, 255), random.randint(0, 255))
+    return ".".join(map(str, (*octets, random.randint(1, 254))))
 
 
 async def test_a_quiet_address_logs_in_while_many_addresses_flood_the_hashing(
