@@ -127,6 +127,8 @@ class AuthService:
         normalised = normalise_email(email)
         passwords = self._passwords
         failure: tuple[uuid.UUID | None, str] | None = None
+        # A check the hashing would refuse costs no Redis or Postgres round trip.
+        passwords.check_admission()
         try:
             async with self._limits.password_check(normalised):
                 async with self._database.statements() as statements:

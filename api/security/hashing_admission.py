@@ -163,12 +163,26 @@ class HashingAdmission:
         ahead += sum(min(len(waiters), own + 1) for waiters in self._classes[rank].values())
         return ahead + 1
 
-    def _admit(self, key: str) -> None:
+    def check(self, key: str) -> None:
+        """Refuse now, before any other work, a check of `key` that `turn` would refuse.
+
+        Raises:
+            HashingBusy: its wait would be beyond the budget and nothing would give way.
+        """
+        if self._running < self._threads and not self._waiting:
+            return
+        if self._over(key) and self._victim_for(key) is None:
+            raise HashingBusy()
+
+    def _over(self, key: str) -> bool:
         over_budget = (
             self.mean_seconds is not None
             and self._ahead(key) * self.mean_seconds / self._threads > self._budget
         )
-        if not over_budget and self._waiting < self._queue_max:
+        return over_budget or self._waiting >= self._queue_max
+
+    def _admit(self, key: str) -> None:
+        if not self._over(key):
             return
         victim = self._victim_for(key)
         if victim is None:

@@ -107,6 +107,14 @@ class Passwords:
             self._dummy_hash = await self.hash(secrets.token_urlsafe(32))
         await self._run(self._verify, self._dummy_hash, password)
 
+    def check_admission(self) -> None:
+        """Refuse a check the hashing would refuse, before the caller spends I/O on it.
+
+        Raises:
+            HashingBusy: the hashing threads are too busy to take it soon.
+        """
+        self.admission.check(self._client_key())
+
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether the hash was made with other parameters than the current ones."""
         return self._hasher.check_needs_rehash(password_hash)

@@ -58,6 +58,8 @@ async def test_a_check_beyond_the_wait_budget_is_refused_at_once() -> None:
     await admission.turn("busy")
     served: list[str] = []
     tasks = [await _queued(admission, f"10.0.0.{n}", served) for n in range(4)]
+    with pytest.raises(HashingBusy):
+        admission.check("10.0.0.99")  # refused before any other work
     with pytest.raises(HashingBusy) as refused:
         await admission.turn("10.0.0.99")
     assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "2"
