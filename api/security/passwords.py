@@ -95,10 +95,9 @@ class Passwords:
         Raises:
             HashingBusy: the hashing threads are too busy to take it soon.
         """
-        key = self._client_key()
-        matches = await self._run(self._verify, password_hash, password, key=key)
+        matches = await self._run(self._verify, password_hash, password)
         if matches:
-            self.admission.proven.add(key)
+            self.admission.proven.add(self._client_key())
         return matches
 
     async def verify_dummy(self, password: str) -> None:
@@ -129,9 +128,9 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _run(self, func: Callable[..., T], *args: str, key: str | None = None) -> T:
+    async def _run(self, func: Callable[..., T], *args: str) -> T:
         admission = self.admission
-        await admission.turn(self._client_key() if key is None else key)
+        await admission.turn(self._client_key())
         loop = asyncio.get_running_loop()
         try:
             job = self._executor.submit(_timed, func, *args)
