@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -16,6 +18,7 @@ from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.me.service import AccountService
 from api.ops.service import OpsService
+from api.request_context import current_origin
 from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
@@ -82,7 +85,11 @@ def build_database(engine: AsyncEngine, settings: Settings) -> Database:
 
 
 def build_passwords(
-    settings: Settings, *, workers: int | None = None, queue_max: int | None = None
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    queue_max: int | None = None,
+    client_key: Callable[[], str] = lambda: "",
 ) -> Passwords:
     """The password hasher with the configured argon2 parameters (fewer threads for a command)."""
     return Passwords(
@@ -91,7 +98,15 @@ def build_passwords(
         parallelism=settings.argon2_parallelism,
         workers=workers if workers is not None else settings.hash_workers,
         queue_max=queue_max if queue_max is not None else settings.hash_queue_max,
+        wait_budget=settings.hash_wait_budget,
+        client_key=client_key,
     )
+
+
+def _hashing_client(ipv6_prefix: int) -> str:
+    """Whose password check this is, for fair hashing admission: the per-IP limit's key."""
+    origin = current_origin()
+    return "" if origin is None else origin.client.limit_key(ipv6_prefix)
 
 
 def open_resources(
@@ -117,7 +132,10 @@ def open_resources(
     database = (
         Database.on_connection(bind) if bind is not None else build_database(engine, settings)
     )
-    passwords = build_passwords(settings)
+    passwords = build_passwords(
+        settings,
+        client_key=functools.partial(_hashing_client, settings.ipv6_rate_limit_prefix),
+    )
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)

@@ -61,6 +61,7 @@ class Settings:
     argon2_parallelism: int
     hash_workers: int
     hash_queue_max: int
+    hash_wait_budget: float
     database_statement_cache_size: int
     db_pool_size: int
     # Operations: the access log and the routes that are public without a token.

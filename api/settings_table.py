@@ -54,9 +54,9 @@ def _hash_threads(environ: Mapping[str, str]) -> int:
     return max((os.cpu_count() or 1) // processes, 1)
 
 
-# At the OWASP argon2id cost a check takes 20-40 ms of a core, so 32 waiting per hashing
-# thread is about a second of queue; costlier parameters or slower cores stretch it to a few.
-HASH_QUEUE_PER_WORKER = 32
+# A backstop behind HASH_WAIT_BUDGET, which sheds first: at the OWASP argon2id cost (20-40
+# ms of a core a check) 256 waiting per hashing thread are several seconds of queue.
+HASH_QUEUE_PER_WORKER = 256
 
 
 @dataclass(frozen=True)
@@ -385,9 +385,20 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
             lambda above, _: HASH_QUEUE_PER_WORKER * above["hash_workers"],
             f"{HASH_QUEUE_PER_WORKER} \N{MULTIPLICATION SIGN} `HASH_WORKERS`",
         ),
-        "password checks that may wait for a hashing thread, per worker process (about a "
-        "second of work at the default argon2 cost); more are answered at once with "
-        "`503 service_unavailable` and `Retry-After: 2`",
+        "password checks that may wait for a hashing thread, per worker process, at most; "
+        "more are answered at once with `503 service_unavailable` and `Retry-After: 2`. A "
+        "backstop: `HASH_WAIT_BUDGET` sheds first",
+    ),
+    Setting(
+        "HASH_WAIT_BUDGET",
+        Seconds(60),
+        "2",
+        "seconds (above 0, at most 60) a password check may expect to wait for a hashing "
+        "thread: the checks served before it times the measured mean hashing time, over "
+        "`HASH_WORKERS`. Beyond it a check is answered at once with `503 "
+        "service_unavailable` and `Retry-After: 2`. Waiting checks are queued per client "
+        "address (per-IP limit's key) and served round-robin, addresses that passed a "
+        "password check in the last 24 hours first (docs/scaling.md)",
     ),
     Setting(
         "DATABASE_STATEMENT_CACHE_SIZE",

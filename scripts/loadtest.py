@@ -94,6 +94,17 @@ class Summary:
     latency_ms: dict[str, float]
     routes: list[RouteStats] = field(default_factory=list)
     errors: list[ErrorCount] = field(default_factory=list)
+    seconds: int = 0
+    goodput_rps: float = 0.0  # 200s (every answer that is not a failure) per second
+    shed_rps: float = 0.0  # 503s per second
+    limited_rps: float = 0.0  # 429s per second
+    hashing_limit_per_s: float | None = None  # argon2id verifications/s on this host
+    saturated: bool | None = None
+
+
+# Checked logins at this share of the hashing limit or more: the server is at its limit.
+SATURATED_SHARE = 0.8
+HASH_MEASURE_SECONDS = 2.0
 
 
 def duration_seconds(text: str) -> int:
@@ -190,10 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_reachable(args.url)
         if args.seed:
             run_seed(args)
+        limit = hashing_limit()
+        print(f"loadtest: this host's hashing limit: {limit:.1f} argon2id verifications/s")
         with tempfile.TemporaryDirectory(prefix="loadtest-") as scratch:
             final_csv = os.path.join(scratch, "final")
             run_locust(args, final_csv, seconds)
-            summary = summarise(args, final_csv)
+            summary = with_outcomes(summarise(args, final_csv), seconds, limit)
             print(render(summary))
             if args.json:
                 args.json.write_text(json.dumps(asdict(summary), indent=2) + "\n")
@@ -341,6 +354,45 @@ def summarise(args: argparse.Namespace, csv_prefix: str) -> Summary:
     )
 
 
+def hashing_limit(seconds: float = HASH_MEASURE_SECONDS) -> float:
+    """argon2id verifications/s on this host's cores, with this environment's ARGON2_*."""
+    from scripts.benchmarks.argon2_rate import measure
+
+    return measure(
+        memory_kib=int(os.environ.get("ARGON2_MEMORY_KIB", "19456")),
+        time_cost=int(os.environ.get("ARGON2_TIME_COST", "2")),
+        parallelism=int(os.environ.get("ARGON2_PARALLELISM", "1")),
+        seconds=seconds,
+    ).per_second
+
+
+def with_outcomes(summary: Summary, seconds: int, limit: float | None) -> Summary:
+    """`summary` with goodput, shed and limited per second, and whether hashing saturated.
+
+    Saturated: the logins that reached a password check (200s and 401s of /auth/login)
+    came to SATURATED_SHARE of the hashing limit, or some were shed with 503.
+    """
+    by_status: dict[int, int] = {}
+    login_401 = 0
+    for e in summary.errors:
+        by_status[e.status] = by_status.get(e.status, 0) + e.count
+        if e.status == 401 and "login" in e.route:
+            login_401 += e.count
+    per_second = 1 / seconds if seconds else 0.0
+    login = next((r for r in summary.routes if "login" in r.route), None)
+    checked = 0.0 if login is None else (login.requests - login.failures + login_401)
+    summary.seconds = seconds
+    summary.goodput_rps = (summary.total_requests - summary.total_failures) * per_second
+    summary.shed_rps = by_status.get(503, 0) * per_second
+    summary.limited_rps = by_status.get(429, 0) * per_second
+    summary.hashing_limit_per_s = limit
+    if limit is not None and login is not None:
+        summary.saturated = (
+            checked * per_second >= SATURATED_SHARE * limit or by_status.get(503, 0) > 0
+        )
+    return summary
+
+
 def check_no_exceptions(csv_prefix: str) -> None:
     """Make sure the locustfile itself never failed: its numbers would be incomplete.
 
@@ -426,8 +478,38 @@ def render(summary: Summary) -> str:
             lines.append(f"  {e.status:>6}  {e.code:<28} {e.route:<20} {e.count:>8}")
     else:
         lines.append("errors: none")
+    lines.extend(_outcomes(summary))
     lines.extend(_hints(summary))
     return "\n".join(lines)
+
+
+def _outcomes(summary: Summary) -> list[str]:
+    lines = [
+        "",
+        f"what happened: goodput {summary.goodput_rps:.1f} successful answers (200)/s, "
+        f"shed {summary.shed_rps:.1f} (503)/s, limited {summary.limited_rps:.1f} (429)/s",
+    ]
+    limit = summary.hashing_limit_per_s
+    if limit is None:
+        return lines
+    lines.append(
+        f"hashing limit of this host: {limit:.1f} password checks/s (argon2id on every core; "
+        "the server's host may differ)"
+    )
+    if summary.saturated:
+        lines.append(
+            f"SATURATED: the server was checking passwords as fast as it can. Each login waits "
+            f"behind the others, so latency is queueing: about {summary.concurrency} clients "
+            f"/ {limit:.0f} checks/s = {summary.concurrency / limit:.2f} s, whatever the "
+            "server's speed. Fewer clients give lower latency, not more logins; 503s are "
+            "logins shed beyond HASH_WAIT_BUDGET, retried after Retry-After."
+        )
+    elif summary.saturated is not None:
+        lines.append(
+            "not saturated: the logins checked stayed below the hashing limit, so the "
+            "latency above is the server's own, not queueing for the hashing."
+        )
+    return lines
 
 
 def _hints(summary: Summary) -> list[str]:

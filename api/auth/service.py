@@ -144,6 +144,8 @@ class AuthService:
         normalised = normalise_email(email)
         passwords = self._passwords
         failure: tuple[uuid.UUID | None, str] | None = None
+        # A check the hashing would refuse costs no Redis or Postgres round trip.
+        passwords.check_admission()
         user: Credentials | None = None
         known_device: str | None = None
         # Only a request with a device token needs the account before the limits (to

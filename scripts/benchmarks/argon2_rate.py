@@ -22,11 +22,18 @@ class Argon2Rate:
 def verifies_per_second(settings: Settings, seconds: float) -> Argon2Rate:
     """Verifications per second with one thread per core (argon2-cffi releases the GIL),
     and the CPU time each took."""
-    hasher = PasswordHasher(
+    return measure(
+        memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
-        memory_cost=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
-        type=Type.ID,
+        seconds=seconds,
+    )
+
+
+def measure(*, memory_kib: int, time_cost: int, parallelism: int, seconds: float) -> Argon2Rate:
+    """Verifications per second of these argon2id parameters, one thread per core."""
+    hasher = PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
     )
     password = "bench passphrase for argon2"
     password_hash = hasher.hash(password)

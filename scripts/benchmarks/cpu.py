@@ -87,6 +87,13 @@ def per_request(before: CpuSample, after: CpuSample, requests: int) -> CpuPerReq
     )
 
 
+def shares(before: CpuSample, after: CpuSample) -> list[float]:
+    """Each worker's share of the workers' CPU time between two samples, by pid."""
+    used = [after.workers[pid] - before.workers[pid] for pid in sorted(before.workers)]
+    total = sum(used) or 1.0
+    return [u / total for u in used]
+
+
 def wait_idle(
     master: int,
     workers: list[int],

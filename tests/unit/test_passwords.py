@@ -21,7 +21,9 @@ COMMON = "password1234"
 
 @pytest.fixture
 def passwords() -> Iterator[Passwords]:
-    hasher = Passwords(memory_kib=1024, time_cost=1, parallelism=1, workers=2, queue_max=8)
+    hasher = Passwords(
+        memory_kib=1024, time_cost=1, parallelism=1, workers=2, queue_max=8, wait_budget=60
+    )
     yield hasher
     hasher.close()
 
@@ -71,7 +73,9 @@ async def test_garbage_hash_does_not_verify(passwords: Passwords) -> None:
 
 
 async def test_hash_made_with_other_parameters_needs_rehash(passwords: Passwords) -> None:
-    other = Passwords(memory_kib=2048, time_cost=2, parallelism=1, workers=1, queue_max=8)
+    other = Passwords(
+        memory_kib=2048, time_cost=2, parallelism=1, workers=1, queue_max=8, wait_budget=60
+    )
     try:
         old_hash = await other.hash(GOOD)
     finally:
@@ -82,7 +86,9 @@ async def test_hash_made_with_other_parameters_needs_rehash(passwords: Passwords
 
 async def test_checks_beyond_the_queue_bound_are_refused_at_once() -> None:
     # OWASP cost: each check takes long enough for all 12 to arrive while 1 runs and 2 wait.
-    bounded = Passwords(memory_kib=19456, time_cost=2, parallelism=1, workers=1, queue_max=2)
+    bounded = Passwords(
+        memory_kib=19456, time_cost=2, parallelism=1, workers=1, queue_max=2, wait_budget=60
+    )
     try:
         password_hash = await bounded.hash(GOOD)
         outcomes = await asyncio.gather(

@@ -207,11 +207,19 @@ def test_malformed_rate_limit_or_flag_stops_start_up() -> None:
         from_env(RATE_LIMITS_ENABLED="maybe")
 
 
-def test_hash_queue_bound_defaults_to_32_per_hashing_thread_and_can_be_set() -> None:
-    assert from_env(HASH_WORKERS="3").hash_queue_max == 96
+def test_hash_queue_bound_defaults_to_256_per_hashing_thread_and_can_be_set() -> None:
+    assert from_env(HASH_WORKERS="3").hash_queue_max == 768
     assert from_env(HASH_WORKERS="3", HASH_QUEUE_MAX="5").hash_queue_max == 5
     with pytest.raises(SettingsError, match="HASH_QUEUE_MAX"):
         from_env(HASH_QUEUE_MAX="0")
+
+
+def test_hash_wait_budget_defaults_to_2_seconds_and_takes_fractions() -> None:
+    assert from_env().hash_wait_budget == 2.0
+    assert from_env(HASH_WAIT_BUDGET="0.5").hash_wait_budget == 0.5
+    for bad in ("0", "-1", "61", "soon", "nan"):
+        with pytest.raises(SettingsError, match="HASH_WAIT_BUDGET"):
+            from_env(HASH_WAIT_BUDGET=bad)
 
 
 def test_session_purge_settings_default_to_a_week_kept_and_no_periodic_purge() -> None:
