@@ -9,17 +9,17 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.config.settings import Settings
+from api.edge.environ_keys import BODY_REFUSED, ROUTE, UNMATCHED
+from api.edge.log_format import formatter
+from api.edge.request_context import begin_request, end_request, forget_request
 from api.errors import ApiError, register_error_handlers
-from api.log_format import formatter
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
-from api.request_context import begin_request, end_request, forget_request
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.keys import KeySet
 from api.security.tokens import configure_tokens
-from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
-from api.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -201,7 +201,7 @@ def problem_parts(
 
 def problem(error: ApiError) -> Response:
     """Render `error` as an application/problem+json Flask response, naming the request."""
-    from api.request_context import current_request_id  # the request layer sits above this
+    from api.edge.request_context import current_request_id  # the request layer sits above this
 
     status, headers, body = problem_parts(error, current_request_id())
     return Response(body, status=status, headers=headers)

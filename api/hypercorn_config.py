@@ -11,13 +11,13 @@ public name of it into their configuration: bind only plain values here.
 - read_timeout (REQUEST_READ_TIMEOUT): a connection silent that long while a request
   is due is closed. A request head must also arrive within keep_alive_timeout (5 s,
   Hypercorn's default) of the connection going idle; the bridge bounds each body.
-- The workers' metrics folder is provided here, before they start (api.metrics_folder).
+- The workers' metrics folder is provided here, before they start (api.edge.metrics_folder).
 """
 
 # Imported as modules: Hypercorn copies every other public name of this module into
 # its config.
-import api.metrics_folder
-from api import preflight
+import api.edge.metrics_folder
+from api.edge import preflight
 
 worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
@@ -26,4 +26,4 @@ h11_max_incomplete_size = 128 * 1024
 # exit code 2, and workers that die later still make the master exit non-zero.
 read_timeout = preflight.settings_or_exit().request_read_timeout
 preflight.exit_non_zero_when_workers_die()
-api.metrics_folder.provide()
+api.edge.metrics_folder.provide()

@@ -4,7 +4,7 @@ Flask runs `async def` views through `app.async_to_sync`, which by default start
 a new event loop per call; asyncpg and redis.asyncio pools are bound to the loop
 that created them, so that would mean new connections for every request. Here the
 worker's loop (Hypercorn's own, captured in the ASGI lifespan) runs every view
-coroutine: Flask itself runs in a greenlet on that loop (api.serving), and a view's
+coroutine: Flask itself runs in a greenlet on that loop (api.edge.bridge), and a view's
 coroutine is awaited by the greenlet's parent. The pools are opened on the loop when
 the worker starts.
 """
@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import await_
 
-from api.clock import Clock, utc_now
-from api.draining import Draining
+from api.config.settings import Settings
+from api.domain.clock import Clock, utc_now
+from api.edge.draining import Draining
 from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
 from api.security.keys import KeySet
-from api.settings import Settings
 from db.errors import StoreUnavailable
 from db.redis_pool import prepare_redis
 

@@ -21,18 +21,18 @@ from api.auth.schemas import (
     UserResponse,
 )
 from api.auth.service import AuthService, Device
+from api.auth.verify_lane import METHODS as VERIFY_METHODS
+from api.auth.verify_lane import RULES as VERIFY_RULES
+from api.edge.metrics import login_outcome
+from api.edge.request_context import request_origin
 from api.errors import TokenMissing
-from api.metrics import login_outcome
 from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
-from api.request_context import request_origin
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, respond
 from api.security.client_address import ClientAddress
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
-from api.verify_lane import METHODS as VERIFY_METHODS
-from api.verify_lane import RULES as VERIFY_RULES
 from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")

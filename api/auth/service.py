@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from api.audit import AuditTrail, EventType
 from api.auth.rotation import Rotation
-from api.clock import Clock
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
+from api.domain.clock import Clock
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
 from api.security.claims import RefreshClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
-from api.settings import Settings
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
 from db.engine import Database
 from db.errors import ConflictError

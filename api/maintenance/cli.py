@@ -10,8 +10,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
+from api.config.settings import Settings
 from api.maintenance.purge import PurgeReport, purge
-from api.settings import Settings
 from db.engine import create_engine, create_session_factory
 from db.errors import StoreUnavailable
 from db.unit_of_work import UnitOfWork

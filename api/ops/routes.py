@@ -6,10 +6,10 @@ from typing import Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from api import jwks as jwks_route
+from api.edge.metrics import exposition
 from api.errors import NotFound, NotReady
-from api.metrics import exposition
 from api.openapi import documented, openapi_document
+from api.ops import jwks as jwks_route
 from api.resources import resources, services
 from api.schemas import ResponseSchema, respond
 from api.security.guards import public
@@ -93,7 +93,7 @@ class JwksResponse(ResponseSchema):
     headers=["Cache-Control"],
 )
 def jwks() -> Response:
-    # GET is answered by api.jwks's lane; this view takes HEAD (and documents the route).
+    # GET is answered by api.ops.jwks's lane; this view takes HEAD (and documents the route).
     return Response(
         jwks_route.jwks_body(resources().keys),
         content_type=jwks_route.CONTENT_TYPE,

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from api.settings_parsers import SettingsError
+from api.config.settings_parsers import SettingsError
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from api.config.settings import Settings
 
 SYMMETRIC = "HS256"
 ASYMMETRIC = ("RS256", "ES256", "EdDSA")

@@ -15,7 +15,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import bearer, start_harness, stop_harness
 from tests.integration.test_account import (  # noqa: F401
     test_change_password_keeps_current_session_and_revokes_the_others,

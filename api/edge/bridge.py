@@ -1,14 +1,14 @@
 """The ASGI application Hypercorn serves: lifespan for the pools, and a bridge into Flask.
 
 The bridge reads the body on the event loop, bounded in size and time (see
-api.request_body), then offers the request to the lanes (api.lanes: answered on the
+api.edge.request_body), then offers the request to the lanes (api.edge.lanes: answered on the
 loop, e.g. /auth/verify with a bearer token), else runs Flask in a greenlet on the same
 loop and sends the buffered response. Flask's sync code runs on the loop; an async
 view's coroutine is handed back to the loop by switching to the greenlet's parent
 (Runtime.async_to_sync), the way SQLAlchemy's asyncio layer runs its sync core. No
 request threads, no thread hops. A lane that ignores a body still had it consumed.
-Every answered request is counted (api.metrics) and, with ACCESS_LOG, logged
-(api.access_log).
+Every answered request is counted (api.edge.metrics) and, with ACCESS_LOG, logged
+(api.edge.access_log).
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from a2wsgi.wsgi import build_environ
 from flask import Flask
 from sqlalchemy.util import greenlet_spawn
 
-from api.access_log import AccessLog
-from api.cors import Cors
+from api.edge.access_log import AccessLog
+from api.edge.cors import Cors
+from api.edge.environ_keys import BODY_REFUSED, ROUTE, UNMATCHED
+from api.edge.lanes import Lane, Taken, lanes_for
+from api.edge.metrics import observe_request, worker_exited
+from api.edge.request_body import Body, ClientGone, drain, read_body
 from api.errors import PayloadTooLarge
-from api.lanes import Lane, Taken, lanes_for
-from api.metrics import observe_request, worker_exited
-from api.request_body import Body, ClientGone, drain, read_body
 from api.runtime import Runtime, StartupRefused
-from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 
 logger = logging.getLogger(__name__)
 

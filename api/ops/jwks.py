@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from api.lanes import Reply, Taken
+from api.edge.lanes import Reply, Taken
 from api.runtime import Runtime
 from api.security.keys import KeySet
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.edge.lanes import Reply, Taken, encode_headers, problem_reply
 from api.errors import ApiError, TokenError, from_store_failure
-from api.lanes import Reply, Taken, encode_headers, problem_reply
 from api.runtime import Runtime
 from api.security.transport import bearer_token
 from db.errors import StoreUnavailable

@@ -1,6 +1,6 @@
 """What the Hypercorn master does before it starts any worker (run by api.hypercorn_config).
 
-`python -m api.preflight` runs the same settings check for scripts that start other
+`python -m api.edge.preflight` runs the same settings check for scripts that start other
 programs first (scripts/run migrates before it serves).
 """
 
@@ -13,7 +13,7 @@ from multiprocessing.process import BaseProcess
 
 import hypercorn.run
 
-from api.settings import Settings, SettingsError
+from api.config.settings import Settings, SettingsError
 
 EXIT_BAD_SETTINGS = 2
 
@@ -35,7 +35,7 @@ def exit_non_zero_when_workers_die() -> None:
     of a second join over the workers left (pgjones/hypercorn#269), so it exits 0.
 
     A worker ended by SIGTERM itself is no failure: it takes SIGTERM as the signal to
-    drain from the moment it listens (api.draining), so one that died of it was still
+    drain from the moment it listens (api.edge.draining), so one that died of it was still
     starting or had already finished, with no request in hand; a stop signalled to every
     process of the service (systemd's control-group kill) reaches such workers too.
     """

@@ -44,9 +44,9 @@ def problem_reply(error: ApiError) -> Reply:
 
 def lanes_for(runtime: Runtime) -> list[Lane]:
     """The lanes of a served worker, in the order they are asked."""
-    from api.cors import Cors, CorsPreflightLane
-    from api.jwks import JwksLane
-    from api.verify_lane import VerifyLane
+    from api.auth.verify_lane import VerifyLane
+    from api.edge.cors import Cors, CorsPreflightLane
+    from api.ops.jwks import JwksLane
 
     lanes: list[Lane] = [VerifyLane(runtime), JwksLane(runtime)]
     cors = Cors(runtime.settings.cors_allowed_origins)

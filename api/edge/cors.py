@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from api.lanes import Headers, Reply, Taken
+from api.auth.verify_lane import PATH as VERIFY_PATH
+from api.auth.verify_lane import PREFIX as VERIFY_PREFIX
+from api.edge.lanes import Headers, Reply, Taken
 from api.security.transport import CSRF_HEADER
-from api.verify_lane import PATH as VERIFY_PATH
-from api.verify_lane import PREFIX as VERIFY_PREFIX
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = f"Authorization, Content-Type, {CSRF_HEADER}"
