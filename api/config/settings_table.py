@@ -32,6 +32,7 @@ from api.config.settings_parsers import (
     Text,
     Whole,
 )
+from api.security.keys import KeySet
 
 if TYPE_CHECKING:
     from api.config.settings import Settings
@@ -157,8 +158,6 @@ def refresh_outlives_access(settings: Settings) -> None:
 
 def keys_load(settings: Settings) -> None:
     """The signing and verification keys exist, can be read, and fit their algorithms."""
-    from api.security.keys import KeySet
-
     KeySet.from_settings(settings)
 
 

@@ -13,27 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import signal
-from typing import Any
+
+from api.edge.internals import hypercorn_shutdown_event
 
 logger = logging.getLogger(__name__)
-
-
-def _hypercorn_shutdown_event() -> Any:
-    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
-    # argument of the process's target; a process that is no such worker has none.
-    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
-    event = kwargs.get("shutdown_event")
-    return event if callable(getattr(event, "is_set", None)) else None
 
 
 class Draining:
     """The draining state of one worker process."""
 
     def __init__(self) -> None:
-        self._master_event = _hypercorn_shutdown_event()
+        self._master_event = hypercorn_shutdown_event()
         self._signalled = False
 
     @property

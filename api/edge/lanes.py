@@ -1,18 +1,28 @@
 """Lanes: requests answered on the worker's event loop in front of Flask.
 
 A lane looks at a request's scope and either takes it (naming the route, for metrics,
-and how to answer) or leaves it to Flask. The bridge asks each registered lane in
-turn; nothing in it knows what a lane does.
+and how to answer) or leaves it to Flask. It is an optimisation of a route, registered
+by the module that declares the route (`answer_on_loop`), so reading a feature's
+routes shows which of its requests never reach Flask. The bridge asks each registered
+lane in turn; nothing in it knows what a lane does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from flask import Blueprint
+from flask.sansio.app import App
+from flask.sansio.blueprints import BlueprintSetupState
+
+from api.edge.request_id import current_request_id
 from api.errors import ApiError, problem_parts
-from api.runtime import Runtime
+
+if TYPE_CHECKING:
+    # A type only: the runtime is handed in when the bridge builds its lanes.
+    from api.runtime import Runtime
 
 Headers = list[tuple[bytes, bytes]]
 Reply = tuple[int, Headers, bytes]
@@ -38,16 +48,25 @@ def encode_headers(headers: list[tuple[str, str]]) -> Headers:
 
 def problem_reply(error: ApiError) -> Reply:
     """`error` as a lane's answer: the same problem+json Flask would send."""
-    status, headers, body = problem_parts(error)
+    status, headers, body = problem_parts(error, current_request_id())
     return status, encode_headers(headers), body
 
 
-def lanes_for(runtime: Runtime) -> list[Lane]:
-    """The lanes of a served worker, in the order they are asked."""
-    from api.auth.verify_lane import VerifyLane
-    from api.edge.cors import Cors, CorsPreflightLane
-    from api.ops.jwks import JwksLane
+LaneFactory = Callable[["Runtime"], Lane]
+_LANES = "auth_api.lanes"
 
-    lanes: list[Lane] = [VerifyLane(runtime), JwksLane(runtime)]
-    cors = Cors(runtime.settings.cors_allowed_origins)
-    return [CorsPreflightLane(cors), *lanes] if cors.enabled else lanes
+
+def answer_on_loop(blueprint: Blueprint, lane: LaneFactory) -> None:
+    """Have the bridge offer requests to `lane(runtime)` before Flask, in every app that
+    registers `blueprint` (in the order blueprints and their lanes are registered)."""
+
+    def register(state: BlueprintSetupState) -> None:
+        registered_lanes(state.app).append(lane)
+
+    blueprint.record_once(register)
+
+
+def registered_lanes(app: App) -> list[LaneFactory]:
+    """The lanes the app's blueprints registered."""
+    lanes: list[LaneFactory] = app.extensions.setdefault(_LANES, [])
+    return lanes

@@ -11,9 +11,8 @@ import sys
 from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 
-import hypercorn.run
-
 from api.config.settings import Settings, SettingsError
+from api.edge.internals import hypercorn_join_exited, replace_hypercorn_join_exited
 
 EXIT_BAD_SETTINGS = 2
 
@@ -39,7 +38,7 @@ def exit_non_zero_when_workers_die() -> None:
     starting or had already finished, with no request in hand; a stop signalled to every
     process of the service (systemd's control-group kill) reaches such workers too.
     """
-    join_exited = hypercorn.run._join_exited
+    join_exited = hypercorn_join_exited()
     first_failure = 0
 
     def join_exited_keeping_failures(processes: list[BaseProcess]) -> int:
@@ -51,7 +50,7 @@ def exit_non_zero_when_workers_die() -> None:
                 first_failure = first_failure or reaped.exitcode or 0
         return first_failure
 
-    hypercorn.run._join_exited = join_exited_keeping_failures
+    replace_hypercorn_join_exited(join_exited_keeping_failures)
 
 
 if __name__ == "__main__":
