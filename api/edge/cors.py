@@ -16,9 +16,8 @@ from typing import Any
 
 from flask import Blueprint
 from flask.sansio.app import App
-from flask.sansio.blueprints import BlueprintSetupState
 
-from api.edge.lanes import Headers, Reply, Taken
+from api.edge.lanes import Headers, Reply, Taken, declare_for_app, declared
 from api.security.transport import CSRF_HEADER
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
@@ -36,17 +35,12 @@ _GATEWAY_PATHS = "auth_api.gateway_paths"
 def for_gateways(blueprint: Blueprint, path: str) -> None:
     """Declare `path` and every path below it as routes for gateways: they answer every
     method the same way, so no CORS preflight is answered there."""
-
-    def register(state: BlueprintSetupState) -> None:
-        gateway_paths(state.app).append(path)
-
-    blueprint.record_once(register)
+    declare_for_app(blueprint, _GATEWAY_PATHS, path)
 
 
 def gateway_paths(app: App) -> list[str]:
     """The paths the app's blueprints declared for gateways."""
-    paths: list[str] = app.extensions.setdefault(_GATEWAY_PATHS, [])
-    return paths
+    return declared(app, _GATEWAY_PATHS)
 
 
 class Cors:

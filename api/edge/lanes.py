@@ -59,14 +59,24 @@ _LANES = "auth_api.lanes"
 def answer_on_loop(blueprint: Blueprint, lane: LaneFactory) -> None:
     """Have the bridge offer requests to `lane(runtime)` before Flask, in every app that
     registers `blueprint` (in the order blueprints and their lanes are registered)."""
-
-    def register(state: BlueprintSetupState) -> None:
-        registered_lanes(state.app).append(lane)
-
-    blueprint.record_once(register)
+    declare_for_app(blueprint, _LANES, lane)
 
 
 def registered_lanes(app: App) -> list[LaneFactory]:
     """The lanes the app's blueprints registered."""
-    lanes: list[LaneFactory] = app.extensions.setdefault(_LANES, [])
-    return lanes
+    return declared(app, _LANES)
+
+
+def declare_for_app(blueprint: Blueprint, key: str, item: Any) -> None:
+    """Add `item` to the list `key` of every app that registers `blueprint`."""
+
+    def register(state: BlueprintSetupState) -> None:
+        state.app.extensions.setdefault(key, []).append(item)
+
+    blueprint.record_once(register)
+
+
+def declared(app: App, key: str) -> list[Any]:
+    """What the app's blueprints declared under `key` (api.edge.lanes.declare_for_app)."""
+    items: list[Any] = app.extensions.get(key, [])
+    return items
