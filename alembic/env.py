@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
-from api.settings import SettingsError, database_url_from_env
+from api.config.settings import SettingsError, database_url_from_env
 from db.models import Base
 
 config = context.config
@@ -25,7 +25,7 @@ def _url() -> str:
     if url:
         return url
     # Migrations need DATABASE_URL alone; a bad one stops them with one line, as it
-    # stops the server (api.preflight), rather than a traceback.
+    # stops the server (api.edge.preflight), rather than a traceback.
     try:
         return database_url_from_env()
     except SettingsError as error:

@@ -9,27 +9,32 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.admin.routes import bp as admin_bp
+from api.auth.routes import bp as auth_bp
+from api.config.settings import Settings
+from api.edge.environ_keys import BODY_REFUSED, ROUTE, UNMATCHED
+from api.edge.internals import async_to_sync
+from api.edge.log_format import formatter
+from api.edge.request_context import begin_request, forget_request
 from api.errors import ApiError, register_error_handlers
-from api.log_format import formatter
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
-from api.request_context import begin_request, end_request, forget_request
+from api.me.routes import bp as me_bp
+from api.ops.docs import bp as docs_bp
+from api.ops.routes import bp as ops_bp
 from api.runtime import Runtime
 from api.security.guards import protect_views
 from api.security.keys import KeySet
 from api.security.tokens import configure_tokens
-from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
-from api.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class AuthApp(Flask):
-    """Flask, with async views run on the worker's own event loop (see api.runtime)."""
+    """Flask, with async views run on the worker's own event loop (see api.edge.internals)."""
 
     def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-        runtime: Runtime = self.extensions["runtime"]
-        return runtime.async_to_sync(func)
+        return async_to_sync(func)
 
 
 def create_app(settings: Settings | None = None) -> AuthApp:
@@ -49,12 +54,6 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings, keys)
 
-    from api.admin.routes import bp as admin_bp
-    from api.auth.routes import bp as auth_bp
-    from api.me.routes import bp as me_bp
-    from api.ops.docs import bp as docs_bp
-    from api.ops.routes import bp as ops_bp
-
     for blueprint in (auth_bp, me_bp, admin_bp, ops_bp, docs_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
@@ -62,7 +61,6 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     register_error_handlers(app)
     app.before_request(begin_request)
     app.before_request(_note_route_and_bound_body)
-    app.after_request(end_request)
     app.teardown_request(forget_request)
     app.cli.add_command(purge_command)
     app.cli.add_command(create_admin_command)

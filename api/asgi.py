@@ -1,5 +1,5 @@
 """The object Hypercorn serves: `hypercorn api.asgi:app`."""
 
-from api.serving import create_asgi_app
+from api.edge.bridge import create_asgi_app
 
 app = create_asgi_app()

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from api.edge.request_id import current_request_id
 from db.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -201,8 +202,6 @@ def problem_parts(
 
 def problem(error: ApiError) -> Response:
     """Render `error` as an application/problem+json Flask response, naming the request."""
-    from api.request_context import current_request_id  # the request layer sits above this
-
     status, headers, body = problem_parts(error, current_request_id())
     return Response(body, status=status, headers=headers)
 

@@ -11,16 +11,16 @@ public name of it into their configuration: bind only plain values here.
 - read_timeout (REQUEST_READ_TIMEOUT): a connection silent that long while a request
   is due is closed. A request head must also arrive within keep_alive_timeout (5 s,
   Hypercorn's default) of the connection going idle; the bridge bounds each body.
-- The workers' metrics folder is provided here, before they start (api.metrics_folder).
-- Each worker listens on a socket of its own (api.listening), so the kernel spreads
+- The workers' metrics folder is provided here, before they start (api.edge.metrics_folder).
+- Each worker listens on a socket of its own (api.edge.listening), so the kernel spreads
   connections among them.
 """
 
 # Imported as modules: Hypercorn copies every other public name of this module into
 # its config.
-import api.listening
-import api.metrics_folder
-from api import preflight
+import api.edge.listening
+import api.edge.metrics_folder
+from api.edge import preflight
 
 worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
@@ -31,5 +31,5 @@ h11_max_incomplete_size = 128 * 1024
 read_timeout = preflight.settings_or_exit().request_read_timeout
 preflight.exit_non_zero_when_workers_die()
 preflight.run_signal_handlers_off_signal_context()
-api.metrics_folder.provide()
-api.listening.own_socket_per_worker()
+api.edge.metrics_folder.provide()
+api.edge.listening.own_socket_per_worker()

@@ -10,22 +10,22 @@ from flask import current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.admin.service import AdminService
-from api.audit import AuditTrail
 from api.auth.device_sessions import DeviceSessionService
 from api.auth.rotation import Rotation
 from api.auth.service import AuthService
-from api.clock import Clock, utc_now
-from api.draining import Draining
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail
+from api.domain.clock import Clock, utc_now
+from api.domain.session_ending import SessionEnding
+from api.edge.draining import Draining
+from api.edge.request_context import current_origin
 from api.me.service import AccountService
 from api.ops.service import OpsService
-from api.request_context import current_origin
 from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
 from api.security.verifier import TokenVerifier
-from api.session_ending import SessionEnding
-from api.settings import Settings
 from db.engine import Database, create_engine
 from db.rate_limit_store import RateLimitStore
 from db.redis_pool import RedisClient, close_redis, create_redis

@@ -4,27 +4,23 @@ Flask runs `async def` views through `app.async_to_sync`, which by default start
 a new event loop per call; asyncpg and redis.asyncio pools are bound to the loop
 that created them, so that would mean new connections for every request. Here the
 worker's loop (Hypercorn's own, captured in the ASGI lifespan) runs every view
-coroutine: Flask itself runs in a greenlet on that loop (api.serving), and a view's
-coroutine is awaited by the greenlet's parent. The pools are opened on the loop when
-the worker starts.
+coroutine: Flask itself runs in a greenlet on that loop (api.edge.bridge), and a view's
+coroutine is awaited by the greenlet's parent (AuthApp.async_to_sync, api.edge.internals).
+The pools are opened on the loop when the worker starts.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.util import await_
 
-from api.clock import Clock, utc_now
-from api.draining import Draining
+from api.config.settings import Settings
+from api.domain.clock import Clock, utc_now
+from api.edge.draining import Draining
 from api.maintenance.schedule import PurgeSchedule
 from api.resources import Resources, open_resources
 from api.security.keys import KeySet
-from api.settings import Settings
 from db.errors import StoreUnavailable
 from db.redis_pool import prepare_redis
 
@@ -103,14 +99,3 @@ class Runtime:
         if self._resources is not None:
             await self._resources.close()
             self._resources = None
-
-    def async_to_sync(self, func: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
-        """Wrap a coroutine function so Flask, running in the bridge's greenlet, awaits it on
-        the worker's loop: the greenlet switches to its parent, which awaits the coroutine in
-        the request's own task and switches back with the result."""
-
-        @functools.wraps(func)
-        def run_on_worker_loop(*args: Any, **kwargs: Any) -> Any:
-            return await_(func(*args, **kwargs))
-
-        return run_on_worker_loop

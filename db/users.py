@@ -140,7 +140,7 @@ class UserRepository:
         version, or None if no such user.
 
         Every change that ends the user's sessions or changes what the user may do calls it
-        (through api.session_ending) before it ends them: a login or refresh that read the
+        (through api.domain.session_ending) before it ends them: a login or refresh that read the
         older version then opens or rotates nothing (db.sessions).
         """
         statement = (

@@ -49,7 +49,7 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from api.settings import database_url_from_env
+from api.config.settings import database_url_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "faults under load, long enough"

@@ -1,4 +1,4 @@
-"""Write the README's configuration table from the settings table (api/settings_table.py).
+"""Write the README's configuration table from the settings table (api/config/settings_table.py).
 
     python -m scripts.readme_settings
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.settings_table import markdown_table
+from api.config.settings_table import markdown_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADER = "| variable | default | meaning |"

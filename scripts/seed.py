@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from argon2 import PasswordHasher, Type
 
-from api.settings import (
+from api.config.settings import (
     DEFAULT_DATABASE_URL,
     Settings,
     SettingsError,

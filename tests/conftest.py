@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from api.settings import (
+from api.config.settings import (
     DEFAULT_REDIS_URL,
     Settings,
     database_url_from_env,

@@ -6,12 +6,12 @@ import enum
 
 from pydantic import ValidationError
 
-from api.audit import AuditTrail, EventType
 from api.auth.schemas import RegisterRequest
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
 from api.errors import ValidationFailed
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN
-from api.settings import Settings
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
 from db.engine import Database
 from db.errors import ConflictError

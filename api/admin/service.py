@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from api.audit import AuditTrail, EventType
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
+from api.domain.session_ending import SessionEnding
 from api.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.permissions import ADMIN
-from api.session_ending import SessionEnding
-from api.settings import Settings
 from db.audit import EventFilter
 from db.emails import normalise_email
 from db.engine import Database

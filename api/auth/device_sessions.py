@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from api.audit import AuditTrail, EventType
-from api.clock import Clock
-from api.metrics import REVOCATIONS
+from api.domain.audit import AuditTrail, EventType
+from api.domain.clock import Clock
+from api.domain.session_ending import SessionEnding
+from api.edge.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
-from api.session_ending import SessionEnding
 from db.engine import Database
 from db.models import DeviceSession
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from api.audit import AuditTrail, EventType
-from api.clock import Clock
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
+from api.domain.clock import Clock
+from api.domain.session_ending import SessionEnding
 from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
 from api.security.claims import RefreshClaims
 from api.security.tokens import IssuedTokens, issue_tokens
-from api.session_ending import SessionEnding
-from api.settings import Settings
 from db.models import DeviceSession
 from db.unit_of_work import UnitOfWork
 

@@ -23,10 +23,16 @@ from api.auth.schemas import (
     UserResponse,
 )
 from api.auth.service import AuthService, Device
+from api.auth.verify_lane import METHODS as VERIFY_METHODS
+from api.auth.verify_lane import PATH as VERIFY_PATH
+from api.auth.verify_lane import RULES as VERIFY_RULES
+from api.auth.verify_lane import VerifyLane
+from api.edge.cors import for_gateways
+from api.edge.lanes import answer_on_loop
+from api.edge.metrics import login_outcome
+from api.edge.request_context import request_origin
 from api.errors import TokenMissing
-from api.metrics import login_outcome
 from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
-from api.request_context import request_origin
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, path_id, respond
 from api.security.client_address import ClientAddress
@@ -34,8 +40,6 @@ from api.security.device_tokens import DEVICE_COOKIE, IssuedDeviceToken
 from api.security.guards import current_claims, public, token_came_from_cookie
 from api.security.tokens import IssuedTokens
 from api.security.transport import PresentedToken, bearer_token, presented_token
-from api.verify_lane import METHODS as VERIFY_METHODS
-from api.verify_lane import RULES as VERIFY_RULES
 from db.sessions import LISTED_SESSIONS
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -207,7 +211,12 @@ async def verify(forwarded_path: str = "") -> Response:
 
 
 # Envoy's ext_authz HTTP service forwards the original method and appends the original
-# path to its prefix; without a bearer token (the lane takes those) Flask answers here.
+# path to its prefix, so every method of every path below it gets the same answer (and
+# no CORS preflight). Bearer-authenticated requests, a gateway's usual ones, are answered
+# on the event loop by VerifyLane, with the same verifier; the rest (a cookie token, no
+# token) reach this view.
+answer_on_loop(bp, VerifyLane)
+for_gateways(bp, VERIFY_PATH)
 for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_below"), strict=True):
     bp.add_url_rule(
         _rule.removeprefix(bp.url_prefix or ""),

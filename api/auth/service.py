@@ -7,16 +7,16 @@ import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from api.audit import AuditTrail, EventType
 from api.auth.rotation import Rotation
-from api.clock import Clock
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
+from api.domain.clock import Clock
 from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
 from api.security.claims import RefreshClaims
 from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
 from api.security.tokens import IssuedTokens, issue_tokens
-from api.settings import Settings
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError

@@ -11,13 +11,13 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
 from api.admin.first_admin import FirstAdmin, Outcome
-from api.audit import AuditTrail
-from api.clock import utc_now
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail
+from api.domain.clock import utc_now
 from api.errors import ValidationFailed
 from api.maintenance.cli import server_of
 from api.resources import build_database, build_engine, build_passwords
 from api.security.keys import KeySet
-from api.settings import Settings
 from db.errors import StoreUnavailable
 
 

@@ -10,9 +10,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
+from api.config.settings import Settings
 from api.maintenance.purge import PurgeReport, purge
 from api.resources import build_database, build_engine
-from api.settings import Settings
 from db.errors import StoreUnavailable
 
 

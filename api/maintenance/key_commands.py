@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from api.config.settings import Settings, SettingsError
 from api.security.keys import (
     ASYMMETRIC,
     KeySet,
@@ -18,7 +19,6 @@ from api.security.keys import (
     private_pem,
     verification_key,
 )
-from api.settings import Settings, SettingsError
 
 
 @click.group("keys")

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.unit_of_work import UnitOfWork
 
 BATCH_SIZE = 1000

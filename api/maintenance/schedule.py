@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from api.config.settings import Settings
 from api.maintenance.purge import purge
-from api.settings import Settings
 from db.errors import StoreUnavailable
 from db.unit_of_work import UnitOfWork
 

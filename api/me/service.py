@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from api.audit import AuditTrail, EventType
+from api.config.settings import Settings
+from api.domain.audit import AuditTrail, EventType
+from api.domain.session_ending import SessionEnding
+from api.edge.metrics import REVOCATIONS
 from api.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
-from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN
 from api.security.rate_limits import RateLimits
-from api.session_ending import SessionEnding
-from api.settings import Settings
 from db.engine import Database
 from db.models import User
 from db.unit_of_work import UnitOfWork

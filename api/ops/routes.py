@@ -6,10 +6,11 @@ from typing import Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from api import jwks as jwks_route
+from api.edge.lanes import answer_on_loop
+from api.edge.metrics import exposition
 from api.errors import NotFound, NotReady
-from api.metrics import exposition
 from api.openapi import documented, openapi_document
+from api.ops import jwks as jwks_route
 from api.resources import resources, services
 from api.schemas import ResponseSchema, respond
 from api.security.guards import public
@@ -93,12 +94,17 @@ class JwksResponse(ResponseSchema):
     headers=["Cache-Control"],
 )
 def jwks() -> Response:
-    # GET is answered by api.jwks's lane; this view takes HEAD (and documents the route).
+    # GET is answered on the event loop by JwksLane (registered below); this view takes HEAD.
     return Response(
         jwks_route.jwks_body(resources().keys),
         content_type=jwks_route.CONTENT_TYPE,
         headers={"Cache-Control": jwks_route.CACHE_CONTROL},
     )
+
+
+# Every gateway and service that checks tokens itself fetches the set whenever its cache
+# of it expires: GET is answered on the event loop, from bytes made once per worker.
+answer_on_loop(bp, jwks_route.JwksLane)
 
 
 @bp.get("/openapi.json")

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.draining import Draining
+from api.edge.draining import Draining
 from db.redis_pool import RedisClient
 
 CHECK_TIMEOUT = 2.0

@@ -16,17 +16,28 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from api.settings_parsers import SettingsError
+from api.config.settings_parsers import SettingsError
 
-if TYPE_CHECKING:
-    from api.settings import Settings
+
+class KeySettings(Protocol):
+    """The settings that name the keys (api.config.settings.Settings has them)."""
+
+    @property
+    def jwt_algorithm(self) -> str: ...
+    @property
+    def jwt_secret_key(self) -> str | None: ...
+    @property
+    def jwt_private_key_file(self) -> str | None: ...
+    @property
+    def jwt_public_key_files(self) -> Iterable[str]: ...
+
 
 SYMMETRIC = "HS256"
 ASYMMETRIC = ("RS256", "ES256", "EdDSA")
@@ -113,7 +124,7 @@ class KeySet:
         return {"keys": [entry for key in self.keys if (entry := key.published()) is not None]}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KeySet:
+    def from_settings(cls, settings: KeySettings) -> KeySet:
         """Load the keys the settings name.
 
         Raises:

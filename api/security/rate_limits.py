@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 
 from limits import RateLimitItem, parse
 
+from api.config.settings import Settings
+from api.edge.metrics import RATE_LIMIT_HITS
 from api.errors import ApiError, InvalidCredentials, RateLimited
-from api.metrics import RATE_LIMIT_HITS
-from api.settings import Settings
 from db.emails import normalise_email
 from db.rate_limit_store import RateLimitStore, Reservation, Verdict
 

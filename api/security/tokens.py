@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
+from api.config.settings import Settings
 from api.security.keys import KeySet
 from api.security.permissions import permissions_of
 from api.security.transport import (
@@ -22,7 +23,6 @@ from api.security.transport import (
     CSRF_REFRESH_COOKIE,
     REFRESH_COOKIE,
 )
-from api.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from typing import Any
 
 import jwt as pyjwt
 
+from api.config.settings import Settings
+from api.edge.metrics import token_failures
 from api.errors import (
     AccountDisabled,
     ApiError,
@@ -28,11 +30,9 @@ from api.errors import (
     TokenInvalid,
     TokenRevoked,
 )
-from api.metrics import token_failures
 from api.security.claims import AccessClaims, RefreshClaims
 from api.security.keys import KeySet
 from api.security.permissions import MAX_PERMISSIONS, PERMISSION_NAME
-from api.settings import Settings
 from db.revocation_store import Revocation, RevocationStore
 
 # Claims every token of this service carries; a token without one of them is not ours.

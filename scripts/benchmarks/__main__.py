@@ -50,8 +50,8 @@ from typing import Any
 
 import httpx
 
+from api.config.settings import Settings
 from api.security.keys import ASYMMETRIC, generate_private_key, private_pem
-from api.settings import Settings
 from scripts.benchmarks import cpu
 from scripts.benchmarks.argon2_rate import Argon2Rate, verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot

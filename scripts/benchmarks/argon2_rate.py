@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
 
-from api.settings import Settings
+from api.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.redis_pool import create_redis
 from db.revocation_store import RevocationStore
 from scripts.benchmarks.wrk import run_wrk, start_server, stop_server

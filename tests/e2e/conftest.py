@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.emails import normalise_email
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from api.settings import Settings
+from api.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_PROBLEMS = (

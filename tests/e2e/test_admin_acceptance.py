@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import PASSWORD, Users, _plain_dsn
 from tests.e2e.server import ROOT, settings_env
 

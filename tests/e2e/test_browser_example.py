@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.browser import StaticSite, headless_chromium
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import ROOT, Server, settings_env

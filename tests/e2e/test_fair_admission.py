@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import httpx
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import Server, settings_env
 

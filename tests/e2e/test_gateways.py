@@ -13,7 +13,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.gateways import Caddy, EchoService, Gateway, Nginx
 from tests.e2e.server import Server, settings_env

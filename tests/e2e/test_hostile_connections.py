@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.raw_http import LAST_CHUNK, Connection, chunk, head
 from tests.e2e.server import Server, settings_env

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.metrics import METHODS
-from api.settings import Settings
+from api.config.settings import Settings
+from api.edge.metrics import METHODS
 from tests.e2e.server import Server, settings_env
 
 

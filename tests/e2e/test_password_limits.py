@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.conftest import forget_redis_keys
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import Server, settings_env

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 

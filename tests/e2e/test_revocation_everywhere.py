@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.server import Server, settings_env
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.balancer import Balancer
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env

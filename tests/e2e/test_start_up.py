@@ -23,7 +23,7 @@ import httpx
 import jwt
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 from tests.e2e.server import ROOT, Server, free_port
 from tests.published_keys import FIRST_DEVELOPMENT_DEFAULT

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.server import Server, settings_env
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.e2e.conftest import Users
 
 WORKERS = 2

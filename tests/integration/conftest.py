@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api import create_app
-from api.clock import Clock, utc_now
+from api.config.settings import Settings
+from api.domain.clock import Clock, utc_now
+from api.edge.bridge import AsgiApp
 from api.resources import Resources
 from api.runtime import Runtime
-from api.serving import AsgiApp
-from api.settings import Settings
 from db.emails import normalise_email
 from tests.conftest import forget_redis_keys
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.admin_helpers import random_email, set_role
 from tests.integration.conftest import (
     Harness,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.log_format import JsonLines
+from api.edge.log_format import JsonLines
 from tests.integration.admin_helpers import admin_token
 from tests.integration.conftest import Harness, HarnessFactory, bearer
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from scripts.seed import delete_seeded, hash_password, seed_users
 from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import assert_problem

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 from tests.integration.problems import assert_problem
 

@@ -6,7 +6,7 @@ import re
 import uuid
 
 from api import create_app
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.anonymous_routes import ANONYMOUS
 from tests.integration.conftest import Harness
 

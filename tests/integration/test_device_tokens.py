@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.config.settings import Settings
 from api.security.device_tokens import DEVICE_COOKIE, MAX_DEVICE_TOKEN_LENGTH
-from api.settings import Settings
 from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import assert_problem
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import assert_problem
 

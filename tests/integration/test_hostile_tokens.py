@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, start_harness, stop_harness
 from tests.integration.problems import INVALID_TOKEN_CHALLENGE, assert_problem
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from api import create_app
+from api.config.settings import Settings
+from api.edge.bridge import AsgiApp
 from api.resources import resources
 from api.security.guards import public
-from api.serving import AsgiApp
-from api.settings import Settings
 from tests.integration.problems import assert_problem
 
 SECRET_DETAIL = "secret detail of the failure"

@@ -10,7 +10,7 @@ import httpx
 import jwt
 from sqlalchemy import text, update
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.emails import normalise_email
 from db.models import User
 from tests.integration.conftest import Harness, start_harness

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.admin_helpers import random_email, role_of, set_role
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 

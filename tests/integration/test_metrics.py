@@ -6,8 +6,8 @@ import re
 import uuid
 from dataclasses import replace
 
-from api.metrics import METHODS
-from api.settings import Settings
+from api.config.settings import Settings
+from api.edge.metrics import METHODS
 from tests.conftest import forget_redis_keys
 from tests.integration.conftest import Harness, bearer, start_harness
 

@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 import pytest
 
+from api.config.settings import Settings
 from api.security.transport import ACCESS_COOKIE
-from api.settings import Settings
 from tests.integration.conftest import Harness
 
 ABSENT = object()

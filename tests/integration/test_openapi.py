@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from api import create_app
+from api.config.settings import Settings
 from api.openapi import is_in_document
-from api.settings import Settings
 from tests.integration.conftest import start_harness
 
 PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

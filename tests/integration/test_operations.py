@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from api.access_log import FIELDS
+from api.edge.access_log import FIELDS
 from tests.integration.conftest import Harness, HarnessFactory, bearer
 from tests.integration.problems import INVALID_TOKEN_CHALLENGE, assert_problem
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.conftest import ROOT
 from tests.integration.admin_helpers import role_of
 from tests.integration.conftest import bearer, start_harness, stop_harness

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import delete, select, update
 
+from api.config.settings import Settings
 from api.maintenance.purge import purge
 from api.maintenance.schedule import PurgeSchedule
-from api.settings import Settings
 from db.audit import NewEvent
 from db.emails import normalise_email
 from db.engine import create_engine, create_session_factory

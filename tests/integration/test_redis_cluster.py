@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, bearer
 from tests.integration.test_logout_and_sessions import (  # noqa: F401
     test_delete_already_revoked_session_is_not_found,

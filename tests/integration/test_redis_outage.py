@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import bearer, start_harness, stop_harness
 from tests.redis_server import OwnRedis
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.emails import normalise_email
 from tests.integration.conftest import (
     Harness,

@@ -10,7 +10,7 @@ from dataclasses import replace
 import httpx
 import jwt
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, HarnessFactory, start_harness, stop_harness
 
 PASSWORD = "a long enough passphrase"

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import jwt
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 
 EMAIL = "keys@example.com"

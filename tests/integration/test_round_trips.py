@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from api.settings import Settings
+from api.config.settings import Settings
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 
 EMAIL = "round-trips@example.com"

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from api.jwks import CACHE_CONTROL
+from api.ops.jwks import CACHE_CONTROL
 from api.security.keys import load_key_set, public_pem
 from tests.integration.conftest import Harness, HarnessFactory, bearer
 from tests.integration.problems import assert_problem

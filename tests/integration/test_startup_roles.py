@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from api.config.settings import Settings
 from api.runtime import StartupRefused
-from api.settings import Settings
 from tests.integration.conftest import start_harness
 
 

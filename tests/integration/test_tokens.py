@@ -14,7 +14,7 @@ import pytest
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import delete
 
-from api.settings import Settings
+from api.config.settings import Settings
 from db.models import User
 from tests.integration.conftest import Harness
 from tests.integration.problems import INVALID_TOKEN_CHALLENGE, assert_problem

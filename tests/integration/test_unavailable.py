@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from api.config.settings import Settings
+from api.edge.bridge import AsgiApp
 from api.security.tokens import issue_tokens
-from api.serving import AsgiApp
-from api.settings import Settings
 from tests.integration.conftest import Harness, start_harness
 from tests.integration.problems import assert_problem
 

@@ -7,8 +7,8 @@ import secrets
 import pytest
 
 from api import AuthApp, create_app
+from api.config.settings import Settings
 from api.security.guards import is_guarded, is_public
-from api.settings import Settings
 from tests.anonymous_routes import ANONYMOUS, REFRESH
 
 

@@ -1,4 +1,4 @@
-"""What api.preflight relies on in Hypercorn's private code, and its signal module that runs
+"""What api.edge.preflight relies on in Hypercorn's private code, and its signal module that runs
 the master's handlers off signal context: an upgrade of Hypercorn that changes any of it
 fails here, before a server that cannot stop ships."""
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc.jwk import JWKRegistry
 
+from api.config.settings import Settings, SettingsError
 from api.security.keys import (
     ASYMMETRIC,
     KeySet,
@@ -26,7 +27,6 @@ from api.security.keys import (
     public_pem,
     thumbprint,
 )
-from api.settings import Settings, SettingsError
 from tests.e2e.server import ROOT
 
 

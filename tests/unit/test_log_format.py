@@ -10,7 +10,7 @@ from tests.e2e.server import ROOT
 
 
 def _line(fmt: str, level: int) -> str:
-    record = logging.LogRecord("api.settings", level, __file__, 1, "message", None, None)
+    record = logging.LogRecord("api.config.settings", level, __file__, 1, "message", None, None)
     return logging.Formatter(fmt).format(record)
 
 
@@ -23,8 +23,8 @@ def test_migration_logs_name_their_level_in_full() -> None:
 
 
 def test_json_lines_carry_an_access_lines_fields() -> None:
-    from api.access_log import FIELDS
-    from api.log_format import JsonLines
+    from api.edge.access_log import FIELDS
+    from api.edge.log_format import JsonLines
 
     record = logging.LogRecord("api.access", logging.INFO, __file__, 1, "access", (), None)
     for name in FIELDS:

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from api.settings import Settings, SettingsError
+from api.config.settings import Settings, SettingsError
 
 KEY = secrets.token_urlsafe(48)
 

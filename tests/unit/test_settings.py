@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from api.settings import ENVIRONMENTS, Settings, SettingsError, database_url_from_env
+from api.config.settings import ENVIRONMENTS, Settings, SettingsError, database_url_from_env
 from tests.published_keys import FIRST_DEVELOPMENT_DEFAULT
 
 SECRET = secrets.token_urlsafe(48)

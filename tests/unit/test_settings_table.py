@@ -13,9 +13,8 @@ from typing import Any, get_origin, get_type_hints
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.security.keys import private_pem, public_pem
-from api.settings import Settings
-from api.settings_parsers import (
+from api.config.settings import Settings
+from api.config.settings_parsers import (
     Flag,
     KeyFile,
     KeyFiles,
@@ -30,7 +29,8 @@ from api.settings_parsers import (
     Text,
     Whole,
 )
-from api.settings_table import SETTINGS, TABLE, Setting, markdown_table
+from api.config.settings_table import SETTINGS, TABLE, Setting, markdown_table
+from api.security.keys import private_pem, public_pem
 from scripts.readme_settings import README, readme_table, rewrite
 from tests.e2e.server import settings_env
 

@@ -13,10 +13,10 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from api.config.settings import Settings
 from api.errors import TokenExpired, TokenInvalid
 from api.security.keys import KeySet
 from api.security.verifier import TokenVerifier
-from api.settings import Settings
 from db.revocation_store import RevocationStore
 
 SETTINGS = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})

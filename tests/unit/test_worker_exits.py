@@ -1,4 +1,4 @@
-"""How the Hypercorn master (as api.preflight patches it) reads its workers' exit codes."""
+"""How the Hypercorn master (as api.edge.preflight patches it) reads its workers' exit codes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from multiprocessing.process import BaseProcess
 import hypercorn.run
 import pytest
 
-from api import preflight
+from api.edge import preflight
 
 
 def _exit_with(code: int) -> None:

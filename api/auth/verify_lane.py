@@ -6,19 +6,22 @@ TokenVerifier (the same one the Flask guard uses) checks the token and asks Redi
 one MGET. Any method and any path below /auth/verify/ get the same answer: Envoy's
 `ext_authz` HTTP service forwards the original method and appends the original path to
 its prefix. A body, if sent, is ignored (the bridge has consumed it). Requests it does
-not take (a cookie token, no token) go to the Flask view of the same routes, which
-answers the same way.
+not take (a cookie token, no token) go to the Flask view of the same routes
+(api.auth.routes, which registers this lane), which answers the same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from api.edge.lanes import Reply, Taken, encode_headers, problem_reply
 from api.errors import ApiError, TokenError, from_store_failure
-from api.lanes import Reply, Taken, encode_headers, problem_reply
-from api.runtime import Runtime
 from api.security.transport import bearer_token
 from db.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    # A type only: the runtime is handed in when the bridge builds its lanes.
+    from api.runtime import Runtime
 
 PATH = "/auth/verify"
 PREFIX = PATH + "/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from api.metrics import method_label
+from api.edge.metrics import method_label
 from api.security.client_address import UNKNOWN, forwarded_client
 
 logger = logging.getLogger("api.access")

@@ -3,8 +3,9 @@
 Added by the ASGI bridge to every answer (Flask's and the lanes' alike), so a page on
 an allowed origin can read any of them, its cookies included. A request from any other
 origin gets no CORS header at all, and the browser keeps the answer from the page.
-Preflights of an allowed origin are answered by CorsPreflightLane, except below
-/auth/verify: those routes are for gateways, and answer every method the same way.
+Preflights of an allowed origin are answered by CorsPreflightLane, except on the routes
+a feature declares for gateways (`for_gateways`, e.g. /auth/verify), which answer every
+method the same way.
 With CORS_ALLOWED_ORIGINS empty nothing here runs.
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from api.lanes import Headers, Reply, Taken
+from flask import Blueprint
+from flask.sansio.app import App
+
+from api.edge.lanes import Headers, Reply, Taken, declare_for_app, declared
 from api.security.transport import CSRF_HEADER
-from api.verify_lane import PATH as VERIFY_PATH
-from api.verify_lane import PREFIX as VERIFY_PREFIX
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = f"Authorization, Content-Type, {CSRF_HEADER}"
@@ -27,6 +29,18 @@ EXPOSED_HEADERS = (
 # Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200).
 PREFLIGHT_MAX_AGE = 600
 PREFLIGHT_ROUTE = "cors_preflight"
+_GATEWAY_PATHS = "auth_api.gateway_paths"
+
+
+def for_gateways(blueprint: Blueprint, path: str) -> None:
+    """Declare `path` and every path below it as routes for gateways: they answer every
+    method the same way, so no CORS preflight is answered there."""
+    declare_for_app(blueprint, _GATEWAY_PATHS, path)
+
+
+def gateway_paths(app: App) -> list[str]:
+    """The paths the app's blueprints declared for gateways."""
+    return declared(app, _GATEWAY_PATHS)
 
 
 class Cors:
@@ -67,18 +81,22 @@ class CorsPreflightLane:
     """Answers the preflight of an allowed origin: `204` saying what the page may send (the
     bridge adds the origin and credentials, as to every answer)."""
 
-    def __init__(self, cors: Cors) -> None:
+    def __init__(self, cors: Cors, gateway_paths: Iterable[str] = ()) -> None:
         self._cors = cors
+        self._gateway_paths = tuple(gateway_paths)
 
     def take(self, scope: dict[str, Any]) -> Taken | None:
         """OPTIONS with `Access-Control-Request-Method` from an allowed origin; else None."""
-        if scope["method"] != "OPTIONS" or _below_verify(scope["path"]):
+        if scope["method"] != "OPTIONS" or self._for_gateways(scope["path"]):
             return None
         if not any(name == b"access-control-request-method" for name, _ in scope["headers"]):
             return None
         if self._cors.allowed_origin(scope) is None:
             return None
         return Taken(PREFLIGHT_ROUTE, _preflight)
+
+    def _for_gateways(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self._gateway_paths)
 
 
 async def _preflight() -> Reply:
@@ -98,7 +116,3 @@ def _vary_origin(headers: Headers) -> Headers:
     if "origin" not in (name.lower() for name in names):
         names.append("Origin")
     return [(b"vary", ", ".join(names).encode("latin-1"))]
-
-
-def _below_verify(path: str) -> bool:
-    return path == VERIFY_PATH or path.startswith(VERIFY_PREFIX)

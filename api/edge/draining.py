@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 
-from api.preflight import shutdown_event_of_this_worker
+from api.edge.internals import hypercorn_shutdown_event
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Draining:
     """The draining state of one worker process."""
 
     def __init__(self) -> None:
-        self._master_event = shutdown_event_of_this_worker()
+        self._master_event = hypercorn_shutdown_event()
         self._signalled = False
 
     @property

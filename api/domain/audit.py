@@ -17,8 +17,8 @@ import logging
 import uuid
 from typing import Any
 
-from api.clock import Clock
-from api.request_context import current_origin
+from api.domain.clock import Clock
+from api.edge.request_context import current_origin
 from db.audit import NewEvent
 
 logger = logging.getLogger("api.audit")

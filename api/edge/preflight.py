@@ -1,9 +1,10 @@
 """What the Hypercorn master does before it starts any worker (run by api.hypercorn_config).
 
-Every reliance on Hypercorn's private names is here, and tests/unit/test_hypercorn_contract.py
-fails if an upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
+Every use of Hypercorn's private names (through api.edge.internals) is here;
+tests/unit/test_hypercorn_contract.py and tests/unit/test_internals.py fail if an
+upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
 
-`python -m api.preflight` runs the same settings check for scripts that start other
+`python -m api.edge.preflight` runs the same settings check for scripts that start other
 programs first (scripts/run migrates before it serves).
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -21,9 +21,13 @@ from collections.abc import Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import hypercorn.run
-
-from api.settings import Settings, SettingsError
+from api.config.settings import Settings, SettingsError
+from api.edge.internals import (
+    hypercorn_join_exited,
+    hypercorn_signal_module,
+    replace_hypercorn_join_exited,
+    replace_hypercorn_signal_module,
+)
 
 EXIT_BAD_SETTINGS = 2
 
@@ -49,11 +53,11 @@ def exit_non_zero_when_workers_die() -> None:
     of a second join over the workers left (pgjones/hypercorn#269), so it exits 0.
 
     A worker ended by SIGTERM itself is no failure: it takes SIGTERM as the signal to
-    drain from the moment it listens (api.draining), so one that died of it was still
+    drain from the moment it listens (api.edge.draining), so one that died of it was still
     starting or had already finished, with no request in hand; a stop signalled to every
     process of the service (systemd's control-group kill) reaches such workers too.
     """
-    join_exited = hypercorn.run._join_exited
+    join_exited = hypercorn_join_exited()
     first_failure = 0
 
     def join_exited_keeping_failures(processes: list[BaseProcess]) -> int:
@@ -65,7 +69,7 @@ def exit_non_zero_when_workers_die() -> None:
                 first_failure = first_failure or reaped.exitcode or 0
         return first_failure
 
-    hypercorn.run._join_exited = join_exited_keeping_failures
+    replace_hypercorn_join_exited(join_exited_keeping_failures)
 
 
 class SignalsOffSignalContext(types.ModuleType):
@@ -123,19 +127,8 @@ class SignalsOffSignalContext(types.ModuleType):
 def run_signal_handlers_off_signal_context() -> None:
     """Make the signal handlers Hypercorn's master installs run on a thread, never inside
     a signal (see SignalsOffSignalContext): any number of SIGTERMs stops it."""
-    # run() reads the module's global `signal` each time it installs its handlers.
-    names = vars(hypercorn.run)
-    if not isinstance(names["signal"], SignalsOffSignalContext):
-        names["signal"] = SignalsOffSignalContext()
-
-
-def shutdown_event_of_this_worker() -> Any:
-    """The master's shutdown event, in a worker Hypercorn's master started; else None."""
-    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
-    # argument of the process's target; a process that is no such worker has none.
-    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
-    event = kwargs.get("shutdown_event")
-    return event if callable(getattr(event, "is_set", None)) else None
+    if not isinstance(hypercorn_signal_module(), SignalsOffSignalContext):
+        replace_hypercorn_signal_module(SignalsOffSignalContext())
 
 
 if __name__ == "__main__":

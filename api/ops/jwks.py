@@ -3,18 +3,21 @@
 Every gateway and service that checks tokens itself fetches it whenever its cache of
 the set expires, so it is answered on the worker's event loop in front of Flask, from
 bytes made once per worker (the keys never change while a process lives). HEAD and
-the other methods go to the Flask view of the same route, which answers from the same
-bytes.
+the other methods go to the Flask view of the same route (api.ops.routes, which
+registers this lane), which answers from the same bytes.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from api.lanes import Reply, Taken
-from api.runtime import Runtime
+from api.edge.lanes import Reply, Taken
 from api.security.keys import KeySet
+
+if TYPE_CHECKING:
+    # A type only: the runtime is handed in when the bridge builds its lanes.
+    from api.runtime import Runtime
 
 PATH = "/.well-known/jwks.json"
 CONTENT_TYPE = "application/json"

@@ -10,7 +10,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 # Structured facts a record may carry as `extra` attributes: an access line's
-# (api.access_log.FIELDS) and its request id.
+# (api.edge.access_log.FIELDS) and its request id.
 _STRUCTURED = ("method", "route", "status", "duration_ms", "client_ip", "request_id")
 
 

@@ -1,27 +1,23 @@
 """Where the current request comes from, and its id: what audit events and log lines say.
 
-Set by a Flask `before_request` hook in a context variable, which the async view's task
-inherits (api.runtime copies the request thread's context), so the services that record
-events need no request object.
+Set by a Flask `before_request` hook in a context variable, which the async view's
+coroutine shares (it runs in the request's task, whose context Flask's greenlet shares:
+api.edge.internals), so the services that record events need no request object.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import cached_property
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import request
 
+from api.edge.environ_keys import REQUEST_ID
 from api.schemas import printable
 from api.security.client_address import ClientAddress, client_address
 
-REQUEST_ID_HEADER = "X-Request-ID"
-# What a proxy's request id may look like to be passed on: it goes into logs and headers.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 USER_AGENT_MAX = 512
 
 
@@ -67,34 +63,12 @@ def request_origin() -> RequestOrigin:
     return origin
 
 
-def current_request_id() -> str | None:
-    """The id of the Flask request being served, if one is."""
-    origin = _ORIGIN.get()
-    return None if origin is None else origin.request_id
-
-
 def begin_request() -> None:
-    """Note the request's origin and id (a Flask `before_request` hook)."""
-    _ORIGIN.set(RequestOrigin(request.environ, _request_id()))
-
-
-def end_request(response: Response) -> Response:
-    """Answer with the request's id (a Flask `after_request` hook)."""
-    origin = _ORIGIN.get()
-    if origin is not None:
-        response.headers[REQUEST_ID_HEADER] = origin.request_id
-    return response
+    """Note the request's origin and the id the bridge named it with (a Flask
+    `before_request` hook)."""
+    _ORIGIN.set(RequestOrigin(request.environ, request.environ[REQUEST_ID]))
 
 
 def forget_request(_error: BaseException | None = None) -> None:
-    """Drop the origin once the request is over: request threads serve many requests."""
+    """Drop the origin once the request is over (a Flask `teardown_request` hook)."""
     _ORIGIN.set(None)
-
-
-def _request_id() -> str:
-    # A proxy we run may have named the request already; a client may not choose its id.
-    if current_app.extensions["runtime"].settings.trusted_proxy_hops:
-        sent = request.headers.get(REQUEST_ID_HEADER, "")
-        if _REQUEST_ID.fullmatch(sent):
-            return sent
-    return uuid.uuid4().hex

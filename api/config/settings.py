@@ -1,7 +1,7 @@
 """Every knob of the service, read from the environment once and validated at start-up.
 
 What each variable is, how it is parsed and what it defaults to is declared once, in
-api/settings_table.py; this module holds the typed result.
+api/config/settings_table.py; this module holds the typed result.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from api.settings_parsers import SettingsError, normalise_database_url, validate_redis_url
-from api.settings_table import (
+from api.config.settings_parsers import SettingsError, normalise_database_url, validate_redis_url
+from api.config.settings_table import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     ENVIRONMENTS,

@@ -1,6 +1,6 @@
 """The one table of settings: variable, parser, default and meaning of every knob.
 
-It drives `Settings.from_env` and `Settings.to_env` (api/settings.py), the README's
+It drives `Settings.from_env` and `Settings.to_env` (api/config/settings.py), the README's
 configuration table (`python -m scripts.readme_settings` writes it; a unit test compares)
 and, through `to_env`, the end-to-end tests' server environment.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from api.settings_parsers import (
+from api.config.settings_parsers import (
     HOW_TO_MAKE_A_KEY,
     MIN_SECRET_BYTES,
     Flag,
@@ -32,9 +32,10 @@ from api.settings_parsers import (
     Text,
     Whole,
 )
+from api.security.keys import KeySet
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from api.config.settings import Settings
 
 T = TypeVar("T")
 
@@ -157,8 +158,6 @@ def refresh_outlives_access(settings: Settings) -> None:
 
 def keys_load(settings: Settings) -> None:
     """The signing and verification keys exist, can be read, and fit their algorithms."""
-    from api.security.keys import KeySet
-
     KeySet.from_settings(settings)
 
 
@@ -199,7 +198,7 @@ def hash_tags_intact(settings: Settings) -> None:
 
 
 # Adding a setting: one row here, plus a field of the same name in lower case on
-# `Settings` (api/settings.py). Parsing, validation, the README's table
+# `Settings` (api/config/settings.py). Parsing, validation, the README's table
 # (`python -m scripts.readme_settings`) and the e2e server's environment follow from it.
 # Rows are read in order: a Derived default may use the rows above it.
 TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
@@ -461,7 +460,7 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "variable). Unset: the master makes a new folder (mode 0700) in the temporary "
         "directory at start and removes it at exit. Set: that folder is used (created if "
         "missing) and kept; empty it between runs",
-        read_by="`api/metrics_folder.py` and prometheus-client",
+        read_by="`api/edge/metrics_folder.py` and prometheus-client",
     ),
     Setting(
         "ACCESS_LOG",

@@ -13,9 +13,9 @@ import time
 import uuid
 from datetime import datetime
 
-from api.clock import Clock
+from api.domain.clock import Clock
+from api.edge.metrics import REVOCATIONS
 from api.errors import NotFound
-from api.metrics import REVOCATIONS
 from api.security.claims import AccessClaims, RefreshClaims
 from db.models import DeviceSession
 from db.revocation_store import RevocationStore

@@ -1,14 +1,15 @@
 """The ASGI application Hypercorn serves: lifespan for the pools, and a bridge into Flask.
 
-The bridge reads the body on the event loop, bounded in size and time (see
-api.request_body), then offers the request to the lanes (api.lanes: answered on the
-loop, e.g. /auth/verify with a bearer token), else runs Flask in a greenlet on the same
-loop and sends the buffered response. Flask's sync code runs on the loop; an async
-view's coroutine is handed back to the loop by switching to the greenlet's parent
-(Runtime.async_to_sync), the way SQLAlchemy's asyncio layer runs its sync core. No
-request threads, no thread hops. A lane that ignores a body still had it consumed.
-Every answered request is counted (api.metrics) and, with ACCESS_LOG, logged
-(api.access_log).
+The bridge names the request (api.edge.request_id), reads the body on the event loop,
+bounded in size and time (see api.edge.request_body), then offers the request to the
+lanes (api.edge.lanes: answered on the loop, e.g. /auth/verify with a bearer token,
+each registered by the routes module it speeds up), else runs Flask in a greenlet on
+the same loop and sends the buffered response. Flask's sync code runs on the loop; an
+async view's coroutine is handed back to the loop by switching to the greenlet's parent
+(api.edge.internals), the way SQLAlchemy's asyncio layer runs its sync core. No request
+threads, no thread hops. A lane that ignores a body still had it consumed.
+Every answered request is counted (api.edge.metrics) and, with ACCESS_LOG, logged
+(api.edge.access_log).
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from typing import Any
 
 from a2wsgi.wsgi import build_environ
 from flask import Flask
-from sqlalchemy.util import greenlet_spawn
 
-from api.access_log import AccessLog
-from api.cors import Cors
+from api import create_app
+from api.edge.access_log import AccessLog
+from api.edge.cors import Cors, CorsPreflightLane, gateway_paths
+from api.edge.environ_keys import BODY_REFUSED, REQUEST_ID, ROUTE, UNMATCHED
+from api.edge.internals import run_in_greenlet
+from api.edge.lanes import Lane, Taken, registered_lanes
+from api.edge.metrics import observe_request, worker_exited
+from api.edge.request_body import Body, ClientGone, drain, read_body
+from api.edge.request_id import assign_request_id, with_request_id
 from api.errors import PayloadTooLarge
-from api.lanes import Lane, Taken, lanes_for
-from api.metrics import observe_request, worker_exited
-from api.request_body import Body, ClientGone, drain, read_body
 from api.runtime import Runtime, StartupRefused
-from api.serving_flags import BODY_REFUSED, ROUTE, UNMATCHED
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +53,17 @@ class AsgiApp:
         settings = self.runtime.settings
         self._max_body = settings.max_body_bytes
         self._read_timeout = settings.request_read_timeout
-        self._lanes = lanes_for(self.runtime) if lanes is None else lanes
-        self._access_log = AccessLog(settings.trusted_proxy_hops) if settings.access_log else None
         self._cors = Cors(settings.cors_allowed_origins)
+        self._lanes = self._lanes_of(app) if lanes is None else lanes
+        self._access_log = AccessLog(settings.trusted_proxy_hops) if settings.access_log else None
+        self._trust_sent_id = bool(settings.trusted_proxy_hops)
+
+    def _lanes_of(self, app: Flask) -> list[Lane]:
+        # The preflight lane first: a preflight carries no token, and is the browser's alone.
+        lanes = [make(self.runtime) for make in registered_lanes(app)]
+        if not self._cors.enabled:
+            return lanes
+        return [CorsPreflightLane(self._cors, gateway_paths(app)), *lanes]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -84,6 +95,7 @@ class AsgiApp:
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
+        request_id = assign_request_id(scope, self._trust_sent_id)
         try:
             body = await read_body(
                 receive, _content_length(scope), self._max_body, self._read_timeout
@@ -95,8 +107,8 @@ class AsgiApp:
             route = taken.route
             status, headers, content = await taken.answer()
         else:
-            route, status, headers, content = await self._flask(scope, body)
-        headers = self._cors.on_answer(scope, headers)
+            route, status, headers, content = await self._flask(scope, body, request_id)
+        headers = with_request_id(self._cors.on_answer(scope, headers), request_id)
         if not body.ended:
             # The client is still sending (or stalled): this connection carries no more requests.
             headers = [*headers, (b"connection", b"close")]
@@ -111,7 +123,7 @@ class AsgiApp:
         seconds = time.perf_counter() - started
         observe_request(route, scope["method"], status, seconds)
         if self._access_log is not None:
-            self._access_log.write(scope, route, status, seconds, _request_id(headers))
+            self._access_log.write(scope, route, status, seconds, request_id)
 
     def _lane_for(self, scope: Scope) -> Taken | None:
         for lane in self._lanes:
@@ -120,14 +132,17 @@ class AsgiApp:
                 return taken
         return None
 
-    async def _flask(self, scope: Scope, body: Body) -> tuple[str, int, Headers, bytes]:
+    async def _flask(
+        self, scope: Scope, body: Body, request_id: str
+    ) -> tuple[str, int, Headers, bytes]:
         environ: dict[str, Any] = dict(build_environ(scope, io.BytesIO(body.content)))  # type: ignore[arg-type]
         # The body is read whole: say how long it is, or Werkzeug drops a chunked one.
         environ["CONTENT_LENGTH"] = str(len(body.content))
         environ["wsgi.input_terminated"] = True
+        environ[REQUEST_ID] = request_id
         if body.refusal is not None:
             environ[BODY_REFUSED] = body.refusal
-        status, headers, chunks = await greenlet_spawn(self._call, environ)
+        status, headers, chunks = await run_in_greenlet(self._call, environ)
         return environ.get(ROUTE, UNMATCHED), status, headers, b"".join(chunks)
 
     def _call(self, environ: dict[str, Any]) -> tuple[int, Headers, list[bytes]]:
@@ -149,13 +164,6 @@ class AsgiApp:
         return int(status.split(" ", 1)[0]), encoded, chunks
 
 
-def _request_id(headers: Headers) -> str | None:
-    for name, value in headers:
-        if name == b"x-request-id":
-            return value.decode("latin-1")
-    return None
-
-
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -168,6 +176,4 @@ def _content_length(scope: Scope) -> int | None:
 
 def create_asgi_app(app: Flask | None = None) -> AsgiApp:
     """The served object: `app` (default: create_app()) behind the ASGI bridge."""
-    from api import create_app
-
     return AsgiApp(app or create_app())

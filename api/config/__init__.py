@@ -1,0 +1,1 @@
+"""The settings table: every knob parsed, validated and documented once."""

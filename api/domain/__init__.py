@@ -1,0 +1,1 @@
+"""Rules the feature services share: audit events, ending device sessions, the clock."""

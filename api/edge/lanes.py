@@ -1,0 +1,82 @@
+"""Lanes: requests answered on the worker's event loop in front of Flask.
+
+A lane looks at a request's scope and either takes it (naming the route, for metrics,
+and how to answer) or leaves it to Flask. It is an optimisation of a route, registered
+by the module that declares the route (`answer_on_loop`), so reading a feature's
+routes shows which of its requests never reach Flask. The bridge asks each registered
+lane in turn; nothing in it knows what a lane does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flask import Blueprint
+from flask.sansio.app import App
+from flask.sansio.blueprints import BlueprintSetupState
+
+from api.edge.request_id import current_request_id
+from api.errors import ApiError, problem_parts
+
+if TYPE_CHECKING:
+    # A type only: the runtime is handed in when the bridge builds its lanes.
+    from api.runtime import Runtime
+
+Headers = list[tuple[bytes, bytes]]
+Reply = tuple[int, Headers, bytes]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A request a lane answers: its route template and the answer to come."""
+
+    route: str
+    answer: Callable[[], Awaitable[Reply]]
+
+
+class Lane(Protocol):
+    def take(self, scope: dict[str, Any]) -> Taken | None:
+        """How this lane answers the request, or None to leave it to the next one."""
+
+
+def encode_headers(headers: list[tuple[str, str]]) -> Headers:
+    """ASGI's form of response headers."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def problem_reply(error: ApiError) -> Reply:
+    """`error` as a lane's answer: the same problem+json Flask would send."""
+    status, headers, body = problem_parts(error, current_request_id())
+    return status, encode_headers(headers), body
+
+
+LaneFactory = Callable[["Runtime"], Lane]
+_LANES = "auth_api.lanes"
+
+
+def answer_on_loop(blueprint: Blueprint, lane: LaneFactory) -> None:
+    """Have the bridge offer requests to `lane(runtime)` before Flask, in every app that
+    registers `blueprint` (in the order blueprints and their lanes are registered)."""
+    declare_for_app(blueprint, _LANES, lane)
+
+
+def registered_lanes(app: App) -> list[LaneFactory]:
+    """The lanes the app's blueprints registered."""
+    return declared(app, _LANES)
+
+
+def declare_for_app(blueprint: Blueprint, key: str, item: Any) -> None:
+    """Add `item` to the list `key` of every app that registers `blueprint`."""
+
+    def register(state: BlueprintSetupState) -> None:
+        state.app.extensions.setdefault(key, []).append(item)
+
+    blueprint.record_once(register)
+
+
+def declared(app: App, key: str) -> list[Any]:
+    """What the app's blueprints declared under `key` (api.edge.lanes.declare_for_app)."""
+    items: list[Any] = app.extensions.get(key, [])
+    return items
