@@ -16,7 +16,7 @@ from collections.abc import Callable
 import hypercorn.asyncio.run
 import hypercorn.run
 
-from api import preflight
+from api.edge import preflight
 
 
 def _nested(function: Callable[..., object], name: str) -> types.CodeType:
