@@ -74,6 +74,8 @@ async def test_cookie_login_without_remember_sets_browser_session_cookies(
         await cookie_login(harness, "a@example.com", remember=False),
     ):
         ages = max_ages(login)
+        # The device cookie names the device, not the session: it is always persistent.
+        assert ages.pop("device_token") == 365 * 24 * 3600
         assert set(ages) == {*ACCESS_COOKIES, *REFRESH_COOKIES}
         assert set(ages.values()) == {None}
     ages = max_ages(await cookie_refresh(harness))
