@@ -52,10 +52,11 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     from api.admin.routes import bp as admin_bp
     from api.auth.routes import bp as auth_bp
     from api.me.routes import bp as me_bp
+    from api.mfa.routes import bp as mfa_bp
     from api.ops.docs import bp as docs_bp
     from api.ops.routes import bp as ops_bp
 
-    for blueprint in (auth_bp, me_bp, admin_bp, ops_bp, docs_bp):
+    for blueprint in (auth_bp, me_bp, mfa_bp, admin_bp, ops_bp, docs_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
 

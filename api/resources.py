@@ -15,6 +15,8 @@ from api.auth.service import AuthService
 from api.clock import Clock, utc_now
 from api.draining import Draining
 from api.me.service import AccountService
+from api.mfa.secrets import SecretBox
+from api.mfa.service import MfaService, SecondFactorGate
 from api.ops.service import OpsService
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
@@ -23,6 +25,7 @@ from api.security.verifier import TokenVerifier
 from api.session_ending import SessionEnding
 from api.settings import Settings
 from db.engine import Database, create_engine
+from db.mfa_store import SecondFactorStore
 from db.rate_limit_store import RateLimitStore
 from db.redis_pool import RedisClient, close_redis, create_redis
 from db.revocation_store import RevocationStore
@@ -37,6 +40,7 @@ class Services:
     account: AccountService
     ops: OpsService
     admin: AdminService
+    mfa: MfaService
 
 
 @dataclass(frozen=True)
@@ -102,20 +106,34 @@ def open_resources(
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     trail = AuditTrail(keys.secret_material(), clock)
+    second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
+    auth = AuthService(
+        database,
+        passwords,
+        limits,
+        Rotation(ending, trail, settings, clock),
+        trail,
+        settings,
+        clock,
+        SecondFactorGate(second_factors, settings),
+    )
     services = Services(
-        auth=AuthService(
-            database,
-            passwords,
-            limits,
-            Rotation(ending, trail, settings, clock),
-            trail,
-            settings,
-            clock,
-        ),
+        auth=auth,
         sessions=DeviceSessionService(database, ending, trail, clock),
         account=AccountService(database, passwords, limits, ending, trail, settings),
         ops=OpsService(engine, redis, draining),
         admin=AdminService(database, ending, revocations, trail, settings),
+        mfa=MfaService(
+            database,
+            second_factors,
+            SecretBox.from_settings(settings, keys.secret_material()),
+            limits,
+            ending,
+            trail,
+            settings,
+            clock,
+            auth.open_verified_session,
+        ),
     )
     return Resources(
         settings=settings,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select, tuple_
+from sqlalchemy import Row, bindparam, exists, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.emails import NormalisedEmail
 from db.errors import ConflictError
-from db.models import User
+from db.models import TotpFactor, User
 
 # LIKE's own wildcards and its escape character, matched literally in a prefix search.
 _LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
@@ -21,10 +21,17 @@ _PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at
     User.id == bindparam("user_id")
 )
 Profile = Row[uuid.UUID, str, str, bool, datetime]
-_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash).where(
-    User.email_normalised == bindparam("email")
-)
-Credentials = Row[uuid.UUID, str, bool, str]
+# Whether a second factor is enrolled comes with them: login asks no extra round trip.
+_CREDENTIALS = select(
+    User.id,
+    User.role,
+    User.disabled,
+    User.password_hash,
+    exists()
+    .where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
+    .label("mfa_enrolled"),
+).where(User.email_normalised == bindparam("email"))
+Credentials = Row[uuid.UUID, str, bool, str, bool]
 
 
 class UserReader:
@@ -39,7 +46,8 @@ class UserReader:
         return result.first()
 
     async def credentials(self, email: NormalisedEmail) -> Credentials | None:
-        """The id, role, disabled flag and password hash of the user with this address."""
+        """The id, role, disabled flag, password hash and whether a second factor is enrolled,
+        of the user with this address."""
         result = await self._connection.execute(_CREDENTIALS, {"email": email})
         return result.first()
 

@@ -93,6 +93,7 @@ async def register(data: RegisterRequest) -> Response:
     response=IssuedResponse,
     errors=[
         ("invalid_credentials", 401),
+        ("mfa_required", 401),
         ("account_disabled", 403),
         ("rate_limited", 429),
         ("service_unavailable", 503),

@@ -7,21 +7,31 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from api.audit import AuditTrail, EventType
 from api.auth.rotation import Rotation
 from api.clock import Clock
-from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
+from api.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    MfaInvalid,
+    ValidationFailed,
+)
 from api.security.claims import RefreshClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
-from api.security.tokens import IssuedTokens, issue_tokens
+from api.security.tokens import PASSWORD_ONLY, IssuedTokens, issue_tokens
 from api.settings import Settings
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
 from db.models import User
 from db.sessions import Opening
+
+if TYPE_CHECKING:
+    from api.mfa.service import SecondFactorGate
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,9 @@ class AuthService:
         trail: AuditTrail,
         settings: Settings,
         clock: Clock,
+        second_factor: SecondFactorGate,
     ) -> None:
+        self._second_factor = second_factor
         self._database = database
         self._passwords = passwords
         self._limits = limits
@@ -120,6 +132,7 @@ class AuthService:
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
+            MfaRequired: right password, and the account has a second factor (api.mfa).
         """
         # Stamped before the account is read: a role change or sign-out that lands while the
         # password is being checked comes after `iat`, so its "before" mark covers these tokens.
@@ -151,30 +164,69 @@ class AuthService:
             raise AccountDisabled()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
+        # An enrolled account answers with a challenge instead; POST /auth/mfa/verify ends it.
+        if user.mfa_enrolled:
+            await self._second_factor.challenge(user.id, normalised, device, remember=remember)
+        return await self._open(user.id, user.role, device, remember, issued_at, PASSWORD_ONLY)
+
+    async def open_verified_session(
+        self,
+        user_id: uuid.UUID,
+        device: Device,
+        *,
+        remember: bool,
+        issued_at: float,
+        amr: tuple[str, ...],
+    ) -> Login:
+        """Open the session of a login whose second factor was just verified (api.mfa).
+
+        Raises:
+            MfaInvalid: the account is gone.
+            AccountDisabled: the account was disabled since its password was checked.
+        """
+        async with self._database.statements() as statements:
+            user = await statements.users.profile(user_id)
+        if user is None:
+            raise MfaInvalid()
+        if user.disabled:
+            raise AccountDisabled()
+        return await self._open(user.id, user.role, device, remember, issued_at, amr)
+
+    async def _open(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        device: Device,
+        remember: bool,
+        issued_at: float,
+        amr: tuple[str, ...],
+    ) -> Login:
         session_id = uuid.uuid4()
         now = self._clock()
         tokens = issue_tokens(
-            user_id=user.id,
-            role=user.role,
+            user_id=user_id,
+            role=role,
             session_id=session_id,
             fresh=True,
             settings=self._settings,
             issued_at=issued_at,
             remember=remember,
+            amr=amr,
         )
         opening = Opening(
             session_id=session_id,
-            user_id=user.id,
+            user_id=user_id,
             refresh_jti=tokens.refresh_jti,
             expires_at=tokens.refresh_expires_at,
             device_name=device.name,
             ip=device.ip,
             user_agent=device.user_agent,
             now=now,
+            amr=amr,
         )
         event = self._trail.event(
             EventType.LOGIN_SUCCEEDED,
-            user_id=user.id,
+            user_id=user_id,
             session_id=session_id,
             details={"device_name": device.name},
         )

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from limits import RateLimitItem, parse
 
-from api.errors import InvalidCredentials, RateLimited
+from api.errors import InvalidCredentials, MfaInvalid, RateLimited
 from api.metrics import RATE_LIMIT_HITS
 from api.settings import Settings
 from db.emails import normalise_email
@@ -83,16 +83,29 @@ class RateLimits:
         Raises:
             RateLimited: the account's failed checks reached the limit.
         """
+        async with self._failure_check(account_key(email), InvalidCredentials):
+            yield
+
+    def second_factor_check(self, account: str) -> AbstractAsyncContextManager[None]:
+        """Reserve one of the account's failed checks for a one-time or recovery code: the
+        same limit as passwords (`account`: its account_key), kept when the block raises
+        MfaInvalid, so concurrent guesses get at most the limit's worth checked.
+
+        Raises:
+            RateLimited: the account's failed checks reached the limit.
+        """
+        return self._failure_check(account, MfaInvalid)
+
+    @asynccontextmanager
+    async def _failure_check(self, account: str, failure: type[Exception]) -> AsyncIterator[None]:
         if not self._enabled:
             yield
             return
-        reservation = await self._store.reserve(
-            self._failures, "password-failures", account_key(email)
-        )
+        reservation = await self._store.reserve(self._failures, "password-failures", account)
         _raise_if_refused(reservation.verdict, "login_account")
         try:
             yield
-        except InvalidCredentials:
+        except failure:
             raise
         # A cancelled block keeps its reservation too: its check may have run.
         except Exception:
