@@ -13,6 +13,7 @@ from api.errors import ApiError, register_error_handlers
 from api.log_format import formatter
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
+from api.maintenance.mfa_cli import mfa_command
 from api.request_context import begin_request, end_request, forget_request
 from api.runtime import Runtime
 from api.security.guards import protect_views
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.teardown_request(forget_request)
     app.cli.add_command(purge_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(mfa_command)
     return app
 
 

@@ -17,19 +17,22 @@ from db.models import TotpFactor, User
 _LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 # Built once: SQLAlchemy caches its compiled form, asyncpg its prepared statement.
-_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at).where(
+_ENROLLED = (
+    exists()
+    .where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
+    .label("mfa_enabled")
+)
+_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at, _ENROLLED).where(
     User.id == bindparam("user_id")
 )
-Profile = Row[uuid.UUID, str, str, bool, datetime]
+Profile = Row[uuid.UUID, str, str, bool, datetime, bool]
 # Whether a second factor is enrolled comes with them: login asks no extra round trip.
 _CREDENTIALS = select(
     User.id,
     User.role,
     User.disabled,
     User.password_hash,
-    exists()
-    .where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
-    .label("mfa_enrolled"),
+    _ENROLLED,
 ).where(User.email_normalised == bindparam("email"))
 Credentials = Row[uuid.UUID, str, bool, str, bool]
 
@@ -41,7 +44,8 @@ class UserReader:
         self._connection = connection
 
     async def profile(self, user_id: uuid.UUID) -> Profile | None:
-        """The user's id, email, role, disabled flag and creation time, if the user exists."""
+        """The user's id, email, role, disabled flag, creation time and whether a second
+        factor is enrolled, if the user exists."""
         result = await self._connection.execute(_PROFILE, {"user_id": user_id})
         return result.first()
 

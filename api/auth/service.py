@@ -165,7 +165,7 @@ class AuthService:
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
         # An enrolled account answers with a challenge instead; POST /auth/mfa/verify ends it.
-        if user.mfa_enrolled:
+        if user.mfa_enabled:
             await self._second_factor.challenge(user.id, normalised, device, remember=remember)
         return await self._open(user.id, user.role, device, remember, issued_at, PASSWORD_ONLY)
 

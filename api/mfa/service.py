@@ -14,7 +14,8 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +179,7 @@ class MfaService:
         """
         user_id = uuid.UUID(claims.user_id)
         account = account_key(await self._email(user_id))
-        async with self._database.unit_of_work() as uow:
+        async with self._failures_recorded(user_id), self._database.unit_of_work() as uow:
             factor = await uow.mfa.lock_factor(user_id)
             if factor is None:
                 raise MfaInvalid("No enrolment is pending: start one with POST /me/mfa/totp.")
@@ -208,7 +209,7 @@ class MfaService:
         user_id = uuid.UUID(claims.user_id)
         account = account_key(await self._email(user_id))
         secret = await self._confirmed_secret(user_id)
-        async with self._database.unit_of_work() as uow:
+        async with self._failures_recorded(user_id), self._database.unit_of_work() as uow:
             amr = await self._checked(uow, user_id, account, proof, secret)
             await uow.mfa.remove(user_id)
             event = self._event(EventType.MFA_DISABLED, claims, {"proof": amr[-1]})
@@ -227,7 +228,7 @@ class MfaService:
         user_id = uuid.UUID(claims.user_id)
         account = account_key(await self._email(user_id))
         secret = await self._confirmed_secret(user_id)
-        async with self._database.unit_of_work() as uow:
+        async with self._failures_recorded(user_id), self._database.unit_of_work() as uow:
             await self._checked(uow, user_id, account, Proof(code=code), secret)
             recovery = codes.new_recovery_codes()
             await uow.mfa.replace_codes(
@@ -259,7 +260,7 @@ class MfaService:
             raise MfaInvalid()
         user_id = uuid.UUID(facts["user_id"])
         secret = await self._confirmed_secret(user_id, missing=MfaInvalid)
-        async with self._database.unit_of_work() as uow:
+        async with self._failures_recorded(user_id), self._database.unit_of_work() as uow:
             amr = await self._checked(uow, user_id, facts["account"], proof, secret)
             # Single use: of concurrent verifications that each had a good code, one wins.
             if not await self._store.take_challenge(token_hash):
@@ -305,23 +306,6 @@ class MfaService:
             await uow.commit()
         self._trail.logged(event)
 
-    async def reencrypt(self, batch: int = 500) -> int:
-        """Rewrite every stored secret under MFA_ENCRYPTION_KEY's first key; how many changed."""
-        changed = 0
-        after: uuid.UUID | None = None
-        while True:
-            async with self._database.unit_of_work() as uow:
-                rows = await uow.mfa.secrets(after, batch)
-                for user_id, stored in rows:
-                    fresh = self._box.under_first_key(stored)
-                    if fresh is not None:
-                        await uow.mfa.set_secret(user_id, fresh)
-                        changed += 1
-                await uow.commit()
-            if len(rows) < batch:
-                return changed
-            after = rows[-1][0]
-
     async def _checked(
         self,
         uow: UnitOfWork,
@@ -334,26 +318,29 @@ class MfaService:
         code is spent in `uow` (rolled back with it).
 
         Raises:
-            MfaInvalid: wrong or used (recorded as mfa.failed).
+            _WrongFactor: wrong or used (see _failures_recorded).
             RateLimited: too many failed checks for this account.
         """
+        async with self._limits.second_factor_check(account):
+            if proof.recovery_code is not None:
+                code_hash = codes.recovery_code_hash(proof.recovery_code)
+                if not await uow.mfa.use_code(user_id, code_hash, self._clock()):
+                    raise _WrongFactor("wrong_recovery_code")
+                return WITH_RECOVERY_CODE
+            match = codes.match(secret, codes.normalised_code(proof.code or ""), time.time())
+            if match is None:
+                raise _WrongFactor("wrong_code")
+            if not await self._store.use_code(str(user_id), match.counter, match.acceptable_for):
+                raise _WrongFactor("replayed_code")
+            return WITH_ONE_TIME_CODE
+
+    @asynccontextmanager
+    async def _failures_recorded(self, user_id: uuid.UUID) -> AsyncIterator[None]:
+        """Record a code refused in the block as mfa.failed, once the block's transaction
+        has ended (it rolled back; holding its connection meanwhile could starve the pool)."""
         try:
-            async with self._limits.second_factor_check(account):
-                if proof.recovery_code is not None:
-                    code_hash = codes.recovery_code_hash(proof.recovery_code)
-                    if not await uow.mfa.use_code(user_id, code_hash, self._clock()):
-                        raise _WrongFactor("wrong_recovery_code")
-                    return WITH_RECOVERY_CODE
-                match = codes.match(secret, codes.normalised_code(proof.code or ""), time.time())
-                if match is None:
-                    raise _WrongFactor("wrong_code")
-                if not await self._store.use_code(
-                    str(user_id), match.counter, match.acceptable_for
-                ):
-                    raise _WrongFactor("replayed_code")
-                return WITH_ONE_TIME_CODE
+            yield
         except _WrongFactor as wrong:
-            # Its own statement: the caller's transaction is about to roll back.
             event = self._trail.event(
                 EventType.MFA_FAILED, user_id=user_id, details={"reason": wrong.reason}
             )
@@ -408,3 +395,24 @@ def _device(facts: dict[str, Any]) -> Device:
     from api.auth.service import Device
 
     return Device(name=facts["device_name"], ip=facts["ip"], user_agent=facts["user_agent"])
+
+
+async def reencrypt(database: Database, box: SecretBox, batch: int = 500) -> int:
+    """Rewrite every stored secret under MFA_ENCRYPTION_KEY's first key; how many changed.
+
+    After it, keys other than the first can be dropped from MFA_ENCRYPTION_KEY.
+    """
+    changed = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with database.unit_of_work() as uow:
+            rows = await uow.mfa.secrets(after, batch)
+            for user_id, stored in rows:
+                fresh = box.under_first_key(stored)
+                if fresh is not None:
+                    await uow.mfa.set_secret(user_id, fresh)
+                    changed += 1
+            await uow.commit()
+        if len(rows) < batch:
+            return changed
+        after = rows[-1][0]
