@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pyotp
 
+from tests.integration.admin_helpers import set_role
 from tests.integration.conftest import Harness, bearer
 
 PASSWORD = "a long enough passphrase"
@@ -49,11 +50,14 @@ async def start_enrolment(harness: Harness, access: str) -> dict[str, Any]:
 
 
 async def enrolled_user(
-    harness: Harness, email: str, *, confirm_step: int = -1
+    harness: Harness, email: str, *, confirm_step: int = -1, role: str | None = None
 ) -> tuple[str, list[str], dict[str, Any]]:
-    """A registered user with a confirmed TOTP factor (confirmed with the code of the step
-    `confirm_step` away from now): the secret, the recovery codes, the pre-enrolment login."""
+    """A registered user (of `role`, if given) with a confirmed TOTP factor (confirmed with
+    the code of the step `confirm_step` away from now): the secret, the recovery codes, and
+    the tokens of the password login made before enrolling."""
     await harness.register(email, PASSWORD)
+    if role is not None:
+        await set_role(harness, email, role)
     tokens = await harness.login(email, PASSWORD)
     enrolment = await start_enrolment(harness, tokens["access_token"])
     counter = await steady()
