@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from api.errors import MfaKeyMissing
 from api.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # Derives the development key from the signing key's material: never the material itself.
 _DEVELOPMENT_KEY_LABEL = b"auth-api mfa: development secret key v1"
@@ -30,6 +33,9 @@ class SecretBox:
         if settings.mfa_encryption_key:
             return cls(settings.mfa_encryption_key)
         if settings.is_production:
+            logger.warning(
+                "MFA_ENCRYPTION_KEY is not set: second-factor enrolment is refused until it is"
+            )
             return cls(None)
         derived = hmac.new(secret_material, _DEVELOPMENT_KEY_LABEL, hashlib.sha256).digest()
         return cls((base64.urlsafe_b64encode(derived).decode(),))

@@ -392,6 +392,7 @@ class MfaService:
 
 
 def _device(facts: dict[str, Any]) -> Device:
+    # api.auth.service builds its gate from this module: imported here, when first needed.
     from api.auth.service import Device
 
     return Device(name=facts["device_name"], ip=facts["ip"], user_agent=facts["user_agent"])
