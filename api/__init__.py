@@ -19,7 +19,9 @@ from api.edge.request_context import begin_request, forget_request
 from api.errors import ApiError, register_error_handlers
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
+from api.maintenance.mfa_cli import mfa_command
 from api.me.routes import bp as me_bp
+from api.mfa.routes import bp as mfa_bp
 from api.ops.docs import bp as docs_bp
 from api.ops.routes import bp as ops_bp
 from api.runtime import Runtime
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings, keys)
 
-    for blueprint in (auth_bp, me_bp, admin_bp, ops_bp, docs_bp):
+    for blueprint in (auth_bp, me_bp, mfa_bp, admin_bp, ops_bp, docs_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.teardown_request(forget_request)
     app.cli.add_command(purge_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(mfa_command)
     return app
 
 

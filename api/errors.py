@@ -168,6 +168,57 @@ class InternalError(ApiError):
     detail = "An unexpected error occurred."
 
 
+class MfaRequired(ApiError):
+    """A second factor is needed: after a correct password (with the login's `mfa_token`),
+    or on a route whose token lacks one."""
+
+    status, code = 401, "mfa_required"
+    detail = "A second factor is required."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        mfa_token: str | None = None,
+        methods: tuple[str, ...] = (),
+    ) -> None:
+        # A token without a second factor is a token problem (RFC 6750's challenge); the
+        # answer to a correct password is not.
+        headers = {} if mfa_token is not None else {"WWW-Authenticate": BEARER_CHALLENGE}
+        super().__init__(detail, headers=headers)
+        self.mfa_token = mfa_token
+        self.methods = methods
+
+    def extra(self) -> dict[str, Any]:
+        if self.mfa_token is None:
+            return {}
+        return {"mfa_token": self.mfa_token, "methods": list(self.methods)}
+
+
+class MfaInvalid(ApiError):
+    status, code = 401, "mfa_invalid"
+    detail = "The code or mfa_token is wrong, used or expired."
+
+
+class MfaEnrollmentRequired(ApiError):
+    status, code = 403, "mfa_enrollment_required"
+    detail = "Your role needs a second factor: enrol one with POST /me/mfa/totp."
+
+
+class MfaAlreadyEnrolled(ApiError):
+    status, code = 409, "mfa_already_enrolled"
+    detail = "A second factor is already enrolled; turn it off first (DELETE /me/mfa/totp)."
+
+
+class MfaKeyMissing(ServiceUnavailable):
+    """Production without MFA_ENCRYPTION_KEY: secrets could not be stored encrypted."""
+
+    detail = (
+        "Two-factor enrolment is unavailable: the server has no MFA_ENCRYPTION_KEY; "
+        "an operator must set one."
+    )
+
+
 _HTTP_ERRORS: dict[int, type[ApiError]] = {
     400: MalformedJson,
     404: NotFound,

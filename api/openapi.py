@@ -185,7 +185,13 @@ def _with_permissions(operation: Operation, permissions: list[str]) -> Operation
     return replace(
         operation,
         summary=f"{operation.summary}. Permission: {', '.join(permissions)}",
-        errors={**operation.errors, "forbidden": 403},
+        # MFA_REQUIRED_ROLES: a role listed there uses its permissions with a second factor.
+        errors={
+            **operation.errors,
+            "forbidden": 403,
+            "mfa_required": 401,
+            "mfa_enrollment_required": 403,
+        },
         permissions=tuple(permissions),
     )
 
@@ -355,6 +361,12 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "code": {"type": "string"},
         "detail": {"type": "string"},
+        # `401 mfa_required` answering a correct password: what finishes the login.
+        "mfa_token": {"type": "string"},
+        "methods": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["totp", "recovery_code"]},
+        },
         "errors": {
             "type": "array",
             "items": {

@@ -20,6 +20,8 @@ from api.domain.session_ending import SessionEnding
 from api.edge.draining import Draining
 from api.edge.request_context import current_origin
 from api.me.service import AccountService
+from api.mfa.secrets import SecretBox
+from api.mfa.service import MfaService, SecondFactorGate
 from api.ops.service import OpsService
 from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
@@ -27,6 +29,7 @@ from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
 from api.security.verifier import TokenVerifier
 from db.engine import Database, create_engine
+from db.mfa_store import SecondFactorStore
 from db.rate_limit_store import RateLimitStore
 from db.redis_pool import RedisClient, close_redis, create_redis
 from db.revocation_store import RevocationStore
@@ -41,6 +44,7 @@ class Services:
     account: AccountService
     ops: OpsService
     admin: AdminService
+    mfa: MfaService
 
 
 @dataclass(frozen=True)
@@ -140,21 +144,35 @@ def open_resources(
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     trail = AuditTrail(keys.secret_material(), clock)
+    second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
+    auth = AuthService(
+        database,
+        passwords,
+        limits,
+        DeviceTokens(keys.secret_material(), settings.device_token_ttl),
+        Rotation(ending, trail, settings, clock),
+        trail,
+        settings,
+        clock,
+        SecondFactorGate(second_factors, settings),
+    )
     services = Services(
-        auth=AuthService(
-            database,
-            passwords,
-            limits,
-            DeviceTokens(keys.secret_material(), settings.device_token_ttl),
-            Rotation(ending, trail, settings, clock),
-            trail,
-            settings,
-            clock,
-        ),
+        auth=auth,
         sessions=DeviceSessionService(database, ending, trail, clock),
         account=AccountService(database, passwords, limits, ending, trail, settings),
         ops=OpsService(engine, redis, draining),
         admin=AdminService(database, ending, revocations, trail, settings),
+        mfa=MfaService(
+            database,
+            second_factors,
+            SecretBox.from_settings(settings, keys.secret_material()),
+            limits,
+            ending,
+            trail,
+            settings,
+            clock,
+            auth.open_verified_session,
+        ),
     )
     return Resources(
         settings=settings,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from db.audit import AuditEventWriter
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
+from db.mfa import MfaReader
 from db.sessions import SessionOpener
 from db.unit_of_work import UnitOfWork
 from db.users import UserReader
@@ -90,6 +91,7 @@ class Statements:
         self.users = UserReader(connection)
         self.sessions = SessionOpener(connection)
         self.audit = AuditEventWriter(connection)
+        self.mfa = MfaReader(connection)
 
 
 class Database:

@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 typed models: User, DeviceSession (one row per device login), AuditEvent."""
+"""SQLAlchemy 2 typed models: User, DeviceSession (one row per device login), AuditEvent,
+and a user's second factor (TotpFactor, RecoveryCode)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
+    Text,
     Uuid,
     false,
     func,
@@ -91,6 +93,9 @@ class DeviceSession(Base):
     rotated_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # How the login that opened it authenticated (RFC 8176 values, space-separated): every
+    # access token of the session carries it as `amr`, refreshed ones included.
+    amr: Mapped[str] = mapped_column(String(32), server_default="pwd")
 
 
 class AuditEvent(Base):
@@ -118,3 +123,33 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class TotpFactor(Base):
+    """A user's TOTP authenticator: the secret encrypted (MFA_ENCRYPTION_KEY), never in clear.
+
+    Unconfirmed until the user proves their app shows the same codes; only a confirmed one
+    changes what login asks for.
+    """
+
+    __tablename__ = "mfa_totp"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a user, stored only as its SHA-256."""
+
+    __tablename__ = "mfa_recovery_codes"
+    __table_args__ = (Index("ix_mfa_recovery_codes_user_id_code_hash", "user_id", "code_hash"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    used_at: Mapped[datetime | None] = mapped_column()

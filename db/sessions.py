@@ -29,6 +29,8 @@ class Opening:
     ip: str | None
     user_agent: str | None
     now: datetime
+    # How the login authenticated, as the session's tokens carry it (`amr`).
+    amr: tuple[str, ...] = ("pwd",)
 
     def columns(self) -> dict[str, object]:
         """The session row's columns."""
@@ -42,6 +44,7 @@ class Opening:
             "user_agent": self.user_agent,
             "created_at": self.now,
             "last_used_at": self.now,
+            "amr": " ".join(self.amr),
         }
 
     def params(self) -> dict[str, object]:
@@ -64,6 +67,7 @@ _SESSION_COLUMNS = (
     "user_agent",
     "created_at",
     "last_used_at",
+    "amr",
 )
 _SESSIONS = cast(Table, DeviceSession.__table__)
 _USERS = cast(Table, User.__table__)

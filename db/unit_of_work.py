@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.audit import AuditEventRepository
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.locks import AdvisoryLocks
+from db.mfa import MfaRepository
 from db.sessions import DeviceSessionRepository
 from db.users import UserRepository
 
@@ -26,6 +27,7 @@ class UnitOfWork:
     sessions: DeviceSessionRepository
     locks: AdvisoryLocks
     audit: AuditEventRepository
+    mfa: MfaRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -36,6 +38,7 @@ class UnitOfWork:
         self.sessions = DeviceSessionRepository(self.session)
         self.locks = AdvisoryLocks(self.session)
         self.audit = AuditEventRepository(self.session)
+        self.mfa = MfaRepository(self.session)
         return self
 
     async def __aexit__(

@@ -5,26 +5,37 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, select, tuple_, update
+from sqlalchemy import Row, bindparam, exists, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.emails import NormalisedEmail
 from db.errors import ConflictError
-from db.models import User
+from db.models import TotpFactor, User
 
 # LIKE's own wildcards and its escape character, matched literally in a prefix search.
 _LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 # Built once: SQLAlchemy caches its compiled form, asyncpg its prepared statement.
-_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at).where(
+_ENROLLED = (
+    exists()
+    .where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
+    .label("mfa_enabled")
+)
+_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at, _ENROLLED).where(
     User.id == bindparam("user_id")
 )
-Profile = Row[uuid.UUID, str, str, bool, datetime]
-_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash, User.version).where(
-    User.email_normalised == bindparam("email")
-)
-Credentials = Row[uuid.UUID, str, bool, str, int]
+Profile = Row[uuid.UUID, str, str, bool, datetime, bool]
+# Whether a second factor is enrolled comes with them: login asks no extra round trip.
+_CREDENTIALS = select(
+    User.id,
+    User.role,
+    User.disabled,
+    User.password_hash,
+    User.version,
+    _ENROLLED,
+).where(User.email_normalised == bindparam("email"))
+Credentials = Row[uuid.UUID, str, bool, str, int, bool]
 
 
 class UserReader:
@@ -34,13 +45,14 @@ class UserReader:
         self._connection = connection
 
     async def profile(self, user_id: uuid.UUID) -> Profile | None:
-        """The user's id, email, role, disabled flag and creation time, if the user exists."""
+        """The user's id, email, role, disabled flag, creation time and whether a second
+        factor is enrolled, if the user exists."""
         result = await self._connection.execute(_PROFILE, {"user_id": user_id})
         return result.first()
 
     async def credentials(self, email: NormalisedEmail) -> Credentials | None:
-        """The id, role, disabled flag, password hash and version of the user with this
-        address."""
+        """The id, role, disabled flag, password hash, version and whether a second factor
+        is enrolled, of the user with this address."""
         result = await self._connection.execute(_CREDENTIALS, {"email": email})
         return result.first()
 

@@ -3,6 +3,8 @@
 ANONYMOUS = {
     "auth.register",
     "auth.login",
+    # Finishes a login with the mfa_token its correct password was answered with.
+    "mfa.verify",
     "ops.healthz",
     "ops.readyz",
     "ops.openapi",

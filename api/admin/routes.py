@@ -77,6 +77,18 @@ async def sign_out_user(user_id: str) -> Response:
     return no_content()
 
 
+@bp.delete("/users/<user_id>/mfa")
+@permission_required(USERS_WRITE)
+@documented(
+    "Remove a user's second factor (lost phone) and sign them out everywhere",
+    status=204,
+    errors=[*NOT_FOUND, ("forbidden", 403)],
+)
+async def reset_user_mfa(user_id: str) -> Response:
+    await services().mfa.reset(current_claims(), path_id(user_id, "user"))
+    return no_content()
+
+
 @bp.get("/audit-events")
 @permission_required(AUDIT_READ)
 @documented(

@@ -56,7 +56,7 @@ class Rotation:
             raise AccountDisabled()
         new_jti = uuid.uuid4()
         now = self._clock()
-        tokens = self._pair(user_id, user.role, session_id, new_jti, None, claims.remember)
+        tokens = self._pair(user_id, user.role, session_id, new_jti, None, claims)
         event = self._trail.event(EventType.TOKEN_REFRESHED, user_id=user_id, session_id=session_id)
         rotated = await uow.sessions.rotate_refresh(
             session_id=session_id,
@@ -95,7 +95,7 @@ class Rotation:
                 session_id,
                 session.current_refresh_jti,
                 session.expires_at,
-                claims.remember,
+                claims,
             )
         await self._ending.reused(uow, claims, session)
         event = self._trail.event(EventType.REFRESH_REUSED, user_id=user_id, session_id=session_id)
@@ -111,7 +111,7 @@ class Rotation:
         session_id: uuid.UUID,
         refresh_jti: uuid.UUID,
         refresh_expires_at: datetime | None,
-        remember: bool,
+        presented: RefreshClaims,
     ) -> IssuedTokens:
         return issue_tokens(
             user_id=user_id,
@@ -121,7 +121,9 @@ class Rotation:
             settings=self._settings,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
-            remember=remember,
+            remember=presented.remember,
+            # The session's own: its refresh tokens carry what its row records.
+            amr=presented.amr,
         )
 
     def _within_grace(self, session: DeviceSession, jti: str, now: datetime) -> bool:

@@ -100,6 +100,7 @@ async def register(data: RegisterRequest) -> Response:
     response=LoginResponse,
     errors=[
         ("invalid_credentials", 401),
+        ("mfa_required", 401),
         ("account_disabled", 403),
         ("rate_limited", 429),
         ("service_unavailable", 503),

@@ -6,23 +6,33 @@ import time
 import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from api.auth.rotation import Rotation
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
+from api.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    MfaInvalid,
+    ValidationFailed,
+)
 from api.security.claims import RefreshClaims
 from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
-from api.security.tokens import IssuedTokens, issue_tokens
+from api.security.tokens import PASSWORD_ONLY, IssuedTokens, issue_tokens
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
 from db.models import User
 from db.sessions import Opening
 from db.users import Credentials
+
+if TYPE_CHECKING:
+    from api.mfa.service import SecondFactorGate
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,9 @@ class AuthService:
         trail: AuditTrail,
         settings: Settings,
         clock: Clock,
+        second_factor: SecondFactorGate,
     ) -> None:
+        self._second_factor = second_factor
         self._database = database
         self._passwords = passwords
         self._limits = limits
@@ -133,6 +145,7 @@ class AuthService:
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
+            MfaRequired: right password, and the account has a second factor (api.mfa).
 
         The session opens only if the account is still as read (db.sessions): a change
         committed meanwhile (demotion, disable, deletion, password change, sign-out
@@ -179,9 +192,45 @@ class AuthService:
             raise AccountDisabled()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
-        opened = await self._open(user.id, user.role, user.version, device, issued_at, remember)
+        # An enrolled account answers with a challenge instead; POST /auth/mfa/verify ends it.
+        if user.mfa_enabled:
+            await self._second_factor.challenge(
+                user.id, user.version, normalised, device, remember=remember
+            )
+        opened = await self._open(
+            user.id, user.role, user.version, device, issued_at, remember, PASSWORD_ONLY
+        )
         if opened is None:
             opened = await self._after_lost_race(user, normalised, password, device, remember)
+        return opened
+
+    async def open_verified_session(
+        self,
+        user_id: uuid.UUID,
+        version: int,
+        device: Device,
+        *,
+        remember: bool,
+        issued_at: float,
+        amr: tuple[str, ...],
+    ) -> Login:
+        """Open the session of a login whose second factor was just verified (api.mfa), if
+        the account is still as its password check read it (`version`).
+
+        Raises:
+            MfaInvalid: the account is gone, or changed since the password was checked
+                (the login starts over).
+            AccountDisabled: the account was disabled since its password was checked.
+        """
+        async with self._database.statements() as statements:
+            user = await statements.users.profile(user_id)
+        if user is None:
+            raise MfaInvalid()
+        if user.disabled:
+            raise AccountDisabled()
+        opened = await self._open(user.id, user.role, version, device, issued_at, remember, amr)
+        if opened is None:
+            raise MfaInvalid()
         return opened
 
     async def refresh(self, claims: RefreshClaims) -> IssuedTokens:
@@ -201,9 +250,10 @@ class AuthService:
         device: Device,
         issued_at: float,
         remember: bool,
+        amr: tuple[str, ...],
     ) -> Login | None:
-        """Open a session with tokens for `role`, if the user still is as read (`version`,
-        not disabled, not deleted); None if a change to the account came first."""
+        """Open a session with tokens for `role` and `amr`, if the user still is as read
+        (`version`, not disabled, not deleted); None if a change to the account came first."""
         session_id = uuid.uuid4()
         tokens = issue_tokens(
             user_id=user_id,
@@ -213,6 +263,7 @@ class AuthService:
             settings=self._settings,
             issued_at=issued_at,
             remember=remember,
+            amr=amr,
         )
         opening = Opening(
             session_id=session_id,
@@ -223,6 +274,7 @@ class AuthService:
             ip=device.ip,
             user_agent=device.user_agent,
             now=self._clock(),
+            amr=amr,
         )
         event = self._trail.event(
             EventType.LOGIN_SUCCEEDED,
@@ -277,7 +329,13 @@ class AuthService:
         if user.disabled:
             await self._login_failed(user.id, "account_disabled")
             raise AccountDisabled()
-        opened = await self._open(user.id, user.role, user.version, device, issued_at, remember)
+        if user.mfa_enabled:
+            await self._second_factor.challenge(
+                user.id, user.version, normalised, device, remember=remember
+            )
+        opened = await self._open(
+            user.id, user.role, user.version, device, issued_at, remember, PASSWORD_ONLY
+        )
         if opened is None:
             await self._login_failed(user.id, "account_changed")
             raise InvalidCredentials()

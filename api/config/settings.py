@@ -53,6 +53,10 @@ class Settings:
     refresh_token_ttl: int
     refresh_reuse_grace: int
     role_permissions: dict[str, tuple[str, ...]]
+    mfa_required_roles: tuple[str, ...]
+    mfa_issuer: str
+    mfa_encryption_key: tuple[str, ...] = field(repr=False)
+    mfa_token_ttl: int
     password_min_length: int
     max_body_bytes: int
     request_read_timeout: int

@@ -6,6 +6,7 @@ start-up with one sentence saying what the variable should be.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -318,3 +319,49 @@ class RolePermissionsJson(Parser[dict[str, tuple[str, ...]]]):
 
     def render(self, value: dict[str, tuple[str, ...]]) -> str:
         return json.dumps({role: list(p) for role, p in value.items()}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RoleNames(Parser[tuple[str, ...]]):
+    """Comma-separated role names (each checked against ROLE_PERMISSIONS with the others)."""
+
+    def parse(self, variable: str, text: str) -> tuple[str, ...]:
+        roles = tuple(dict.fromkeys(role.strip() for role in text.split(",") if role.strip()))
+        for role in roles:
+            if not ROLE_NAME.fullmatch(role):
+                raise SettingsError(
+                    f"{variable} names the role {role!r}: a role is 1-16 characters of a-z, "
+                    "0-9, '_', '.' or '-', starting with a letter."
+                )
+        return roles
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
+HOW_TO_MAKE_A_FERNET_KEY = (
+    "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+@dataclass(frozen=True)
+class FernetKeys(Parser[tuple[str, ...]]):
+    """Comma-separated Fernet keys (32 bytes, URL-safe base64), the one that encrypts first."""
+
+    def parse(self, variable: str, text: str) -> tuple[str, ...]:
+        keys = tuple(key.strip() for key in text.split(",") if key.strip())
+        for position, key in enumerate(keys, start=1):
+            try:
+                decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                decoded = b""
+            if len(decoded) != 32:
+                # Never the key itself in the message: it may be a real one with a typo.
+                raise SettingsError(
+                    f"{variable}'s key {position} is not a Fernet key (32 bytes in URL-safe "
+                    f"base64); make one with {HOW_TO_MAKE_A_FERNET_KEY}."
+                )
+        return keys
+
+    def render(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from api.config.settings_parsers import (
     HOW_TO_MAKE_A_KEY,
     MIN_SECRET_BYTES,
+    FernetKeys,
     Flag,
     KeyFile,
     KeyFiles,
@@ -25,6 +26,7 @@ from api.config.settings_parsers import (
     PostgresUrl,
     Rate,
     RedisUrl,
+    RoleNames,
     RolePermissionsJson,
     Seconds,
     SettingsError,
@@ -197,6 +199,22 @@ def hash_tags_intact(settings: Settings) -> None:
         )
 
 
+def second_factor_roles_exist(settings: Settings) -> None:
+    """Every role that must use a second factor is one of ROLE_PERMISSIONS."""
+    unknown = sorted(set(settings.mfa_required_roles) - set(settings.role_permissions))
+    if unknown:
+        raise SettingsError(
+            f"MFA_REQUIRED_ROLES names {unknown[0]!r}, which is not a role of "
+            f"ROLE_PERMISSIONS ({', '.join(sorted(settings.role_permissions))}); set it to "
+            "the empty string for none."
+        )
+
+
+def _second_factor_roles(environ: Mapping[str, str]) -> tuple[str, ...]:
+    # Set but empty means none: the empty string is how an operator turns the rule off.
+    return () if "MFA_REQUIRED_ROLES" in environ else ("admin",)
+
+
 # Adding a setting: one row here, plus a field of the same name in lower case on
 # `Settings` (api/config/settings.py). Parsing, validation, the README's table
 # (`python -m scripts.readme_settings`) and the e2e server's environment follow from it.
@@ -333,6 +351,34 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "`users:write`, `audit:read`). `user` and `admin` must be named; a role is 1-16 "
         "characters of `a-z0-9_.-`. A role found on a user in the database but not here "
         "stops the server at start-up",
+    ),
+    Setting(
+        "MFA_REQUIRED_ROLES",
+        RoleNames(),
+        Derived(lambda _above, environ: _second_factor_roles(environ), "`admin`"),
+        "comma-separated roles whose holders must use a second factor on every route that "
+        "needs a permission: `403 mfa_enrollment_required` until they enrol, `401 "
+        "mfa_required` while their token's `amr` lacks `otp` or `recovery`. Set it to the "
+        "empty string for none (see Two-factor login)",
+        check=second_factor_roles_exist,
+    ),
+    Setting("MFA_ISSUER", Text(), "Auth API", "the issuer authenticator apps show beside a code"),
+    Setting(
+        "MFA_ENCRYPTION_KEY",
+        FernetKeys(),
+        Derived(lambda _above, _environ: (), "unset"),
+        "comma-separated Fernet keys that encrypt TOTP secrets at rest: the first encrypts, "
+        "every one decrypts, so a new key goes first and an old one stays until `flask --app "
+        "api mfa reencrypt` has rewritten every secret under the first (see Two-factor "
+        "login). Unset: in `development` and `test` a key derived from the signing key; in "
+        "production enrolment is refused with `503` until it is set",
+    ),
+    Setting(
+        "MFA_TOKEN_TTL",
+        Whole(30, 3600),
+        "300",
+        "seconds (30-3600) an `mfa_token` from a correct password stays usable for "
+        "`POST /auth/mfa/verify`",
     ),
     Setting(
         "PASSWORD_MIN_LENGTH",

@@ -21,7 +21,7 @@ from api.domain.clock import Clock
 from api.edge.request_context import current_origin
 from db.audit import NewEvent
 
-logger = logging.getLogger("api.audit")
+logger = logging.getLogger("api.domain.audit")
 
 # The label that derives the address-hashing key from JWT_SECRET_KEY: the signing key
 # itself never hashes anything, and a hash can't be turned into a token.
@@ -42,6 +42,13 @@ class EventType(enum.StrEnum):
     ADMIN_USER_CREATED = "admin.user_created"
     ADMIN_USER_UPDATED = "admin.user_updated"
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
+    MFA_ENROLLED = "mfa.enrolled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_SUCCEEDED = "mfa.succeeded"
+    MFA_FAILED = "mfa.failed"
+    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    MFA_RECOVERY_CODES_REPLACED = "mfa.recovery_codes_replaced"
+    ADMIN_MFA_RESET = "admin.mfa_reset"
 
 
 Id = uuid.UUID | str | None

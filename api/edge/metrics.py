@@ -40,6 +40,12 @@ LATENCY = Histogram(
 )
 LOGINS = Counter("auth_api_logins_total", "Login attempts by outcome.", ["outcome"])
 REVOCATIONS = Counter("auth_api_revocations_total", "Revocations by kind.", ["kind"])
+SECOND_FACTOR = Counter(
+    "auth_api_mfa_total",
+    "Second-factor requests by action (verify, enrol, confirm, disable, recovery_codes, "
+    "admin_reset) and outcome (success, or the error code).",
+    ["action", "outcome"],
+)
 RATE_LIMIT_HITS = Counter(
     "auth_api_rate_limit_hits_total", "Requests refused by a rate limit.", ["limit"]
 )
@@ -83,6 +89,17 @@ def login_outcome() -> Iterator[None]:
         LOGINS.labels(error.code).inc()
         raise
     LOGINS.labels("success").inc()
+
+
+@contextmanager
+def second_factor_outcome(action: str) -> Iterator[None]:
+    """Count the second-factor request in the block by outcome (`action`: a fixed name)."""
+    try:
+        yield
+    except ApiError as error:
+        SECOND_FACTOR.labels(action, error.code).inc()
+        raise
+    SECOND_FACTOR.labels(action, "success").inc()
 
 
 @contextmanager

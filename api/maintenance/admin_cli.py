@@ -44,6 +44,8 @@ def create_admin_command(email: str) -> None:
         reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
         raise click.ClickException(f"Postgres at {where} refused: {reason}.") from None
     click.echo(_LINES[outcome].format(email=email))
+    if outcome is not Outcome.ALREADY_ADMIN and "admin" in settings.mfa_required_roles:
+        click.echo(_SECOND_FACTOR_STEPS.format(email=email))
 
 
 _LINES = {
@@ -51,6 +53,16 @@ _LINES = {
     Outcome.PROMOTED: "promoted {email} to admin (its next login carries the admin permissions)",
     Outcome.ALREADY_ADMIN: "{email} is already an admin; nothing changed",
 }
+
+
+# MFA_REQUIRED_ROLES names admin (the default): the admin routes stay closed until then.
+_SECOND_FACTOR_STEPS = """\
+next: {email} must enrol a second factor before the admin routes answer (MFA_REQUIRED_ROLES):
+  1. POST /auth/login with the password; the tokens carry amr ["pwd"]
+  2. POST /me/mfa/totp with that access token; add the otpauth_uri to an authenticator app
+  3. POST /me/mfa/totp/confirm {{"code": "<6 digits>"}}; keep the 10 recovery codes offline
+  4. log in again: POST /auth/login answers 401 mfa_required with an mfa_token, then
+     POST /auth/mfa/verify {{"mfa_token", "code"}} answers tokens with amr ["pwd", "otp"]"""
 
 
 def _read_password(*, confirm: bool = True) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.auth.schemas import NewPassword, Password
+from api.auth.schemas import NewPassword, Password, UserResponse
 from api.schemas import Schema
 
 
@@ -13,3 +13,9 @@ class ChangePasswordRequest(Schema):
 
 class DeleteAccountRequest(Schema):
     password: Password
+
+
+class MeResponse(UserResponse):
+    """The signed-in user, with whether their login asks for a second factor."""
+
+    mfa_enabled: bool

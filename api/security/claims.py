@@ -18,6 +18,8 @@ class RefreshClaims:
     csrf: str | None = None
     # A cookie login that asked to stay signed in: every refresh keeps its cookies persistent.
     remember: bool = False
+    # How the session's login authenticated (RFC 8176): "pwd", and "otp" or "recovery".
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +30,11 @@ class AccessClaims(RefreshClaims):
     # Sorted; what ROLE_PERMISSIONS granted the role when the token was issued.
     permissions: tuple[str, ...]
     fresh: bool
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether the login behind this token proved a second factor."""
+        return "otp" in self.amr or "recovery" in self.amr
 
     def identity_headers(self) -> list[tuple[str, str]]:
         """The headers a forward-auth answer passes on to the service behind the gateway."""

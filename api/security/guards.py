@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, request
 
-from api.errors import Forbidden
+from api.errors import Forbidden, MfaEnrollmentRequired, MfaRequired
 from api.resources import resources
 from api.security.claims import AccessClaims
 from api.security.transport import PresentedToken, required_token
@@ -25,6 +25,7 @@ _FRESH = "_auth_fresh"
 _ROLES = "_auth_roles"
 _PERMISSIONS = "_auth_permissions"
 _GUARDED = "_auth_guarded"
+_SECOND_FACTOR = "_auth_second_factor"
 
 
 def public(view: View) -> View:
@@ -36,6 +37,13 @@ def public(view: View) -> View:
 def fresh_required(view: View) -> View:
     """Require an access token issued by a password login, not by refresh."""
     setattr(view, _FRESH, True)
+    return view
+
+
+def mfa_required(view: View) -> View:
+    """Require a token whose login proved a second factor (step-up): `401 mfa_required`,
+    or `403 mfa_enrollment_required` when the user has none. Composes with the others."""
+    setattr(view, _SECOND_FACTOR, True)
     return view
 
 
@@ -90,6 +98,7 @@ def _guard(view: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
     fresh = bool(getattr(view, _FRESH, False))
     roles: frozenset[str] | None = getattr(view, _ROLES, None)
     permissions: frozenset[str] = getattr(view, _PERMISSIONS, frozenset())
+    second_factor = bool(getattr(view, _SECOND_FACTOR, False))
 
     @functools.wraps(view)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -98,10 +107,24 @@ def _guard(view: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
             raise Forbidden()
         if not permissions.issubset(claims.permissions):
             raise Forbidden("The token lacks a permission this route requires.")
+        # MFA_REQUIRED_ROLES: their holders use their permissions only with a second factor.
+        if second_factor or (
+            permissions and claims.role in resources().settings.mfa_required_roles
+        ):
+            await _require_second_factor(claims)
         return await view(*args, **kwargs)
 
     setattr(guarded, _GUARDED, True)
     return guarded
+
+
+async def _require_second_factor(claims: AccessClaims) -> None:
+    # The token answers for itself; Postgres is asked only to word the refusal.
+    if claims.has_second_factor:
+        return
+    if await resources().services.mfa.is_enrolled(claims.user_id):
+        raise MfaRequired("This route needs a login with a second factor; log in again.")
+    raise MfaEnrollmentRequired()
 
 
 async def authenticate(*, fresh: bool = False) -> AccessClaims:

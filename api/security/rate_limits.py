@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from limits import RateLimitItem, parse
 
 from api.config.settings import Settings
 from api.edge.metrics import RATE_LIMIT_HITS
-from api.errors import ApiError, InvalidCredentials, RateLimited
+from api.errors import ApiError, InvalidCredentials, MfaInvalid, RateLimited
 from db.emails import normalise_email
 from db.rate_limit_store import RateLimitStore, Reservation, Verdict
 
@@ -106,22 +106,37 @@ class RateLimits:
         Raises:
             RateLimited: the account's (or the device's) failed checks reached the limit.
         """
+        async with self._failure_check(account_key(email), InvalidCredentials, device):
+            yield
+
+    def second_factor_check(self, account: str) -> AbstractAsyncContextManager[None]:
+        """Reserve one of the account's failed checks for a one-time or recovery code: the
+        same limit as passwords (`account`: its account_key), kept when the block raises
+        MfaInvalid, so concurrent guesses get at most the limit's worth checked.
+
+        Raises:
+            RateLimited: the account's failed checks reached the limit.
+        """
+        return self._failure_check(account, MfaInvalid)
+
+    @asynccontextmanager
+    async def _failure_check(
+        self, account: str, failure: type[Exception], device: str | None = None
+    ) -> AsyncIterator[None]:
         if not self._enabled:
             yield
             return
         if device is None:
-            reservation = await self._store.reserve(
-                self._failures, "password-failures", account_key(email)
-            )
+            reservation = await self._store.reserve(self._failures, "password-failures", account)
             _raise_if_refused(reservation.verdict, "login_account")
         else:
             reservation = await self._store.reserve(
-                self._device_failures, "password-failures-device", account_key(email), device
+                self._device_failures, "password-failures-device", account, device
             )
             _raise_if_refused(reservation.verdict, "login_device")
         try:
             yield
-        except InvalidCredentials:
+        except failure:
             raise
         # A cancelled block keeps its reservation too: its check may have run.
         except Exception:

@@ -24,6 +24,13 @@ from api.security.transport import (
     REFRESH_COOKIE,
 )
 
+# RFC 8176 method names: a password alone, or with a one-time code or a recovery code.
+PASSWORD_ONLY = ("pwd",)
+WITH_ONE_TIME_CODE = ("pwd", "otp")
+WITH_RECOVERY_CODE = ("pwd", "recovery")
+SECOND_FACTORS = frozenset({"otp", "recovery"})
+AMR_VALUES = frozenset({"pwd", *SECOND_FACTORS})
+
 
 @dataclass(frozen=True)
 class IssuedTokens:
@@ -85,6 +92,7 @@ def issue_tokens(
     refresh_expires_at: datetime | None = None,
     issued_at: float | None = None,
     remember: bool = False,
+    amr: tuple[str, ...] = PASSWORD_ONLY,
 ) -> IssuedTokens:
     """A new access token and a refresh token for one session.
 
@@ -94,6 +102,8 @@ def issue_tokens(
     `issued_at` (default: now) is the moment the facts in the tokens were read: a
     revocation after it covers them.
     `remember` marks the refresh token of a cookie login that stays signed in.
+    `amr` (RFC 8176) says how the session's login authenticated; both tokens carry it, so
+    a refresh keeps it.
     """
     # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
     # in the same second just before and just after T.
@@ -112,6 +122,7 @@ def issue_tokens(
             "sid": sid,
             "role": role,
             "permissions": permissions_of(settings.role_permissions, role),
+            "amr": list(amr),
             "jti": access_jti,
             "iat": now,
             "nbf": int(now),
@@ -119,7 +130,12 @@ def issue_tokens(
             "exp": int(now) + settings.access_token_ttl,
         },
     )
-    refresh_claims: dict[str, object] = {"sid": sid, "jti": str(refresh_jti), "iat": now}
+    refresh_claims: dict[str, object] = {
+        "sid": sid,
+        "jti": str(refresh_jti),
+        "iat": now,
+        "amr": list(amr),
+    }
     if remember:
         refresh_claims["remember"] = True
     refresh_token = create_refresh_token(

@@ -33,6 +33,7 @@ from api.errors import (
 from api.security.claims import AccessClaims, RefreshClaims
 from api.security.keys import KeySet
 from api.security.permissions import MAX_PERMISSIONS, PERMISSION_NAME
+from api.security.tokens import AMR_VALUES, PASSWORD_ONLY
 from db.revocation_store import Revocation, RevocationStore
 
 # Claims every token of this service carries; a token without one of them is not ours.
@@ -210,7 +211,21 @@ def _common_claims(claims: dict[str, Any], lifetime: int) -> dict[str, Any]:
         "issued_at": float(claims["iat"]),
         "expires_at": float(claims["exp"]),
         "csrf": _optional_text(claims.get("csrf")),
+        "amr": _amr(claims.get("amr")),
     }
+
+
+def _amr(value: Any) -> tuple[str, ...]:
+    # Tokens issued before the second factor existed carry none: a password login.
+    if value is None:
+        return PASSWORD_ONLY
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= len(AMR_VALUES)
+        or not all(isinstance(method, str) and method in AMR_VALUES for method in value)
+    ):
+        raise TokenInvalid()
+    return tuple(value)
 
 
 def _is_numeric_date(value: Any) -> bool:

@@ -6,6 +6,7 @@
 const API = new URLSearchParams(location.search).get("api") || "http://127.0.0.1:8000";
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 let refreshes = 0;
+let mfaToken = null; // what a correct password was answered with, on an account with 2FA
 let refreshing = null; // one refresh at a time, shared by every request that needs it
 
 // The readable CSRF cookies the API sets next to its HttpOnly token cookies. Cookies
@@ -83,9 +84,61 @@ const actions = {
       transport: "cookie",
       remember: document.getElementById("remember").checked,
     });
+    if (response.status === 401) {
+      const problem = await response.clone().json().catch(() => ({}));
+      if (problem.code === "mfa_required") {
+        // The second step: the same login finishes with a code and this single-use token.
+        mfaToken = problem.mfa_token;
+        document.getElementById("code-step").hidden = false;
+        return say("Code needed: enter the code from your authenticator app.");
+      }
+    }
     if (!response.ok) return say("Not logged in: " + (await problemText(response)));
     const body = await response.json();
     say(`Logged in (token_type ${body.token_type}, access for ${body.expires_in} s).`);
+  },
+  async "verify-code"() {
+    const typed = document.getElementById("login-code").value.trim();
+    // Six digits are a TOTP code; anything else is taken as a recovery code.
+    const proof = /^\d{3} ?\d{3}$/.test(typed) ? { code: typed } : { recovery_code: typed };
+    const response = await send("POST", "/auth/mfa/verify", {
+      mfa_token: mfaToken,
+      transport: "cookie",
+      ...proof,
+    });
+    if (!response.ok) return say("Code refused: " + (await problemText(response)));
+    mfaToken = null;
+    document.getElementById("code-step").hidden = true;
+    document.getElementById("login-code").value = "";
+    const body = await response.json();
+    say(`Logged in with two factors (access for ${body.expires_in} s).`);
+  },
+  async enrol() {
+    const response = await call("POST", "/me/mfa/totp");
+    if (!response.ok) return say("Two-factor setup refused: " + (await problemText(response)));
+    const enrolment = await response.json();
+    // The QR code is drawn here from otpauth_uri: the secret never goes to a third party.
+    const qr = qrcode(0, "M");
+    qr.addData(enrolment.otpauth_uri);
+    qr.make();
+    document.getElementById("qr").innerHTML = qr.createSvgTag({ cellSize: 4, margin: 2 });
+    const secret = document.getElementById("mfa-secret");
+    secret.textContent = enrolment.secret;
+    secret.dataset.otpauthUri = enrolment.otpauth_uri;
+    document.getElementById("enrolment").hidden = false;
+    say("Scan the QR code, then confirm with a code.");
+  },
+  async "confirm-enrolment"() {
+    const code = document.getElementById("enrol-code").value.trim();
+    const response = await call("POST", "/me/mfa/totp/confirm", { code });
+    if (!response.ok) return say("Code refused: " + (await problemText(response)));
+    const { recovery_codes: codes } = await response.json();
+    document.getElementById("enrolment").hidden = true;
+    document.getElementById("qr").replaceChildren();
+    document.getElementById("recovery-codes").replaceChildren(
+      ...codes.map((c) => Object.assign(document.createElement("li"), { textContent: c })),
+    );
+    say("Two-factor login is on. Keep the recovery codes somewhere safe: they are shown once.");
   },
   async "show-me"() {
     const response = await call("GET", "/me");
@@ -94,7 +147,8 @@ const actions = {
       return say("Not signed in: " + (await problemText(response)));
     }
     const me = await response.json();
-    document.getElementById("me").textContent = `${me.email}\nid ${me.id}\nrole ${me.role}`;
+    document.getElementById("me").textContent =
+      `${me.email}\nid ${me.id}\nrole ${me.role}\ntwo-factor ${me.mfa_enabled ? "on" : "off"}`;
     say("Fetched /me.");
   },
   async "list-sessions"() {

@@ -1,5 +1,6 @@
 """examples/browser/ in headless Chromium, served from another origin than the real server:
-register, log in with cookies, /me, survive an access-token expiry, sessions, logout."""
+register, log in with cookies, /me, survive an access-token expiry, sessions, logout; and
+enrol a second factor (the QR code drawn by the page) and log in with a code."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from api.config.settings import Settings
 from tests.e2e.browser import StaticSite, headless_chromium
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import ROOT, Server, settings_env
+from tests.integration.mfa_helpers import code, secret_of
 
 EXAMPLE = ROOT / "examples" / "browser"
 SCREENSHOT = ROOT / ".pytest_cache" / "browser-example-failure.png"
@@ -92,6 +94,63 @@ def test_the_browser_example_signs_in_refreshes_and_signs_out(
             assert refreshes_after_expiry == "1"
             assert len(sessions) == 1 and len(current) == 1
             assert "401 token_missing" in after_logout
+        except BaseException:
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            driver.save_screenshot(str(SCREENSHOT))
+            print(f"screenshot: {SCREENSHOT}")
+            raise
+
+
+@pytest.fixture(scope="module")
+def mfa_server(e2e_settings: Settings, site: StaticSite) -> Iterator[Server]:
+    """The real server letting the example's origin in, with the default token lifetimes
+    (enrolment needs a fresh token: no refresh may come between login and enrolment)."""
+    server = Server(settings_env(replace(e2e_settings, cors_allowed_origins=(site.origin,))))
+    yield server
+    server.stop()
+
+
+def _steady_step() -> int:
+    # A code typed for a step near now must not cross a boundary before the server checks it.
+    left = 30 - time.time() % 30
+    if left < 5:
+        time.sleep(left + 0.1)
+    return int(time.time()) // 30
+
+
+def test_the_browser_example_enrols_a_second_factor_and_logs_in_with_a_code(
+    mfa_server: Server, site: StaticSite, users: Users
+) -> None:
+    email = users.new_email()
+    with headless_chromium() as driver:
+        try:
+            driver.get(f"{site.origin}/index.html?api={mfa_server.url}")
+            driver.find_element(By.ID, "email").send_keys(email)
+            driver.find_element(By.ID, "password").send_keys(PASSWORD)
+            click(driver, "register", "Registered.")
+            click(driver, "login", "Logged in")
+            click(driver, "enrol", "Scan the QR code")
+            # The QR code is drawn by the page itself, from the otpauth:// URI.
+            assert driver.find_elements(By.CSS_SELECTOR, "#qr svg")
+            uri = driver.find_element(By.ID, "mfa-secret").get_attribute("data-otpauth-uri")
+            secret = secret_of(str(uri))
+            assert text(driver, "mfa-secret") == secret
+            counter = _steady_step()
+            driver.find_element(By.ID, "enrol-code").send_keys(code(secret, counter - 1))
+            click(driver, "confirm-enrolment", "Two-factor login is on")
+            recovery = driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")
+            click(driver, "logout", "Logged out.")
+
+            asked = click(driver, "login", "Code needed")
+            driver.find_element(By.ID, "login-code").send_keys(code(secret, counter))
+            finished = click(driver, "verify-code", "Logged in with two factors")
+            click(driver, "show-me", "Fetched /me.")
+            print(
+                f"recovery codes shown: {len(recovery)}; password step: {asked!r}; "
+                f"code step: {finished!r}"
+            )
+            assert len(recovery) == 10
+            assert text(driver, "me").startswith(email) and "two-factor on" in text(driver, "me")
         except BaseException:
             SCREENSHOT.parent.mkdir(exist_ok=True)
             driver.save_screenshot(str(SCREENSHOT))

@@ -11,10 +11,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.config.settings import Settings
 from api.config.settings_parsers import (
+    FernetKeys,
     Flag,
     KeyFile,
     KeyFiles,
@@ -23,6 +25,7 @@ from api.config.settings_parsers import (
     PostgresUrl,
     Rate,
     RedisUrl,
+    RoleNames,
     RolePermissionsJson,
     Seconds,
     SigningKey,
@@ -78,6 +81,10 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return (value or "set") + "-other"
         case RolePermissionsJson():
             return {**value, "auditor": ("audit:read",)}
+        case RoleNames():
+            return ("admin", "user") if value == ("admin",) else ("admin",)
+        case FernetKeys():
+            return (*value, Fernet.generate_key().decode())
     raise AssertionError(f"teach another_value a value for {row.parser!r} ({row.variable})")
 
 
