@@ -13,19 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
-
-from api.preflight import shutdown_event_of_this_worker
+from typing import Any
 
 logger = logging.getLogger(__name__)
+
+
+def _hypercorn_shutdown_event() -> Any:
+    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
+    # argument of the process's target (tests/unit/test_hypercorn_contract.py); a process
+    # that is no such worker has none. Not in api.preflight: `python -m api.preflight`
+    # must not find itself imported already by the package.
+    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
+    event = kwargs.get("shutdown_event")
+    return event if callable(getattr(event, "is_set", None)) else None
 
 
 class Draining:
     """The draining state of one worker process."""
 
     def __init__(self) -> None:
-        self._master_event = shutdown_event_of_this_worker()
+        self._master_event = _hypercorn_shutdown_event()
         self._signalled = False
 
     @property

@@ -1,7 +1,8 @@
 """What the Hypercorn master does before it starts any worker (run by api.hypercorn_config).
 
-Every reliance on Hypercorn's private names is here, and tests/unit/test_hypercorn_contract.py
-fails if an upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
+Every reliance on Hypercorn's private names is here (and, in the workers, the keyword
+argument api.draining reads), and tests/unit/test_hypercorn_contract.py fails if an
+upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
 
 `python -m api.preflight` runs the same settings check for scripts that start other
 programs first (scripts/run migrates before it serves).
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -127,15 +127,6 @@ def run_signal_handlers_off_signal_context() -> None:
     names = vars(hypercorn.run)
     if not isinstance(names["signal"], SignalsOffSignalContext):
         names["signal"] = SignalsOffSignalContext()
-
-
-def shutdown_event_of_this_worker() -> Any:
-    """The master's shutdown event, in a worker Hypercorn's master started; else None."""
-    # Hypercorn hands each spawned worker its master's shutdown event as a keyword
-    # argument of the process's target; a process that is no such worker has none.
-    kwargs = getattr(multiprocessing.current_process(), "_kwargs", None) or {}
-    event = kwargs.get("shutdown_event")
-    return event if callable(getattr(event, "is_set", None)) else None
 
 
 if __name__ == "__main__":
