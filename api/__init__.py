@@ -13,6 +13,7 @@ from api.errors import ApiError, register_error_handlers
 from api.log_format import formatter
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
+from api.maintenance.mail_cli import send_mail_command
 from api.request_context import begin_request, end_request, forget_request
 from api.runtime import Runtime
 from api.security.guards import protect_views
@@ -49,13 +50,14 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings, keys)
 
+    from api.account.routes import bp as account_bp
     from api.admin.routes import bp as admin_bp
     from api.auth.routes import bp as auth_bp
     from api.me.routes import bp as me_bp
     from api.ops.docs import bp as docs_bp
     from api.ops.routes import bp as ops_bp
 
-    for blueprint in (auth_bp, me_bp, admin_bp, ops_bp, docs_bp):
+    for blueprint in (auth_bp, me_bp, account_bp, admin_bp, ops_bp, docs_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
 
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.teardown_request(forget_request)
     app.cli.add_command(purge_command)
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(send_mail_command)
     return app
 
 

@@ -42,6 +42,13 @@ class EventType(enum.StrEnum):
     ADMIN_USER_CREATED = "admin.user_created"
     ADMIN_USER_UPDATED = "admin.user_updated"
     ADMIN_SESSIONS_REVOKED = "admin.sessions_revoked"
+    EMAIL_VERIFICATION_SENT = "email.verification_sent"
+    EMAIL_VERIFIED = "email.verified"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 (an event name)
+    PASSWORD_RESET = "password.reset"  # noqa: S105 (an event name)
+    EMAIL_CHANGE_REQUESTED = "email.change_requested"
+    EMAIL_CHANGED = "email.changed"
+    MAIL_FAILED = "mail.failed"
 
 
 Id = uuid.UUID | str | None

@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -42,6 +43,18 @@ LOGINS = Counter("auth_api_logins_total", "Login attempts by outcome.", ["outcom
 REVOCATIONS = Counter("auth_api_revocations_total", "Revocations by kind.", ["kind"])
 RATE_LIMIT_HITS = Counter(
     "auth_api_rate_limit_hits_total", "Requests refused by a rate limit.", ["limit"]
+)
+MAIL_SENT = Counter("auth_api_mail_sent_total", "Messages delivered to the SMTP server.")
+MAIL_FAILED = Counter(
+    "auth_api_mail_failed_total",
+    "Failed delivery attempts: `retry` (tried again later) or `gave_up`.",
+    ["outcome"],
+)
+# Set by whichever worker holds the sender's lock; the latest value wins across workers.
+OUTBOX_DEPTH = Gauge(
+    "auth_api_outbox_depth",
+    "Messages in the outbox waiting to be sent.",
+    multiprocess_mode="mostrecent",
 )
 
 TOKEN_FAILURES = Counter(

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.account.mailer import OutboxSender, transport_for
+from api.account.messages import AccountMail, OutboxSignal
+from api.account.service import RecoveryService
 from api.admin.service import AdminService
 from api.audit import AuditTrail
 from api.auth.device_sessions import DeviceSessionService
@@ -37,6 +40,7 @@ class Services:
     account: AccountService
     ops: OpsService
     admin: AdminService
+    recovery: RecoveryService
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Resources:
     keys: KeySet
     verifier: TokenVerifier
     services: Services
+    # Delivers the outbox; started by the runtime when MAIL_SEND_IN_WORKERS is on.
+    outbox_sender: OutboxSender
 
     async def close(self) -> None:
         """Close the pools and the hashing threads."""
@@ -102,6 +108,8 @@ def open_resources(
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     trail = AuditTrail(keys.secret_material(), clock)
+    signal = OutboxSignal()
+    mail = AccountMail(settings, signal, clock)
     services = Services(
         auth=AuthService(
             database,
@@ -111,11 +119,13 @@ def open_resources(
             trail,
             settings,
             clock,
+            mail,
         ),
         sessions=DeviceSessionService(database, ending, trail, clock),
         account=AccountService(database, passwords, limits, ending, trail, settings),
         ops=OpsService(engine, redis, draining),
         admin=AdminService(database, ending, revocations, trail, settings),
+        recovery=RecoveryService(database, passwords, limits, ending, mail, trail, settings, clock),
     )
     return Resources(
         settings=settings,
@@ -127,6 +137,9 @@ def open_resources(
         keys=keys,
         verifier=TokenVerifier(settings, revocations, keys=keys),
         services=services,
+        outbox_sender=OutboxSender(
+            database.unit_of_work, transport_for(settings), settings, trail, clock, signal
+        ),
     )
 
 

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.audit import AuditEventRepository
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.locks import AdvisoryLocks
+from db.message_tokens import MessageTokenRepository
+from db.outbox import OutboxRepository
 from db.sessions import DeviceSessionRepository
 from db.users import UserRepository
 
@@ -26,6 +28,8 @@ class UnitOfWork:
     sessions: DeviceSessionRepository
     locks: AdvisoryLocks
     audit: AuditEventRepository
+    message_tokens: MessageTokenRepository
+    outbox: OutboxRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -36,6 +40,8 @@ class UnitOfWork:
         self.sessions = DeviceSessionRepository(self.session)
         self.locks = AdvisoryLocks(self.session)
         self.audit = AuditEventRepository(self.session)
+        self.message_tokens = MessageTokenRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def __aexit__(

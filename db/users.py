@@ -17,14 +17,23 @@ from db.models import User
 _LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 # Built once: SQLAlchemy caches its compiled form, asyncpg its prepared statement.
-_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at).where(
-    User.id == bindparam("user_id")
-)
-Profile = Row[uuid.UUID, str, str, bool, datetime]
-_CREDENTIALS = select(User.id, User.role, User.disabled, User.password_hash).where(
-    User.email_normalised == bindparam("email")
-)
-Credentials = Row[uuid.UUID, str, bool, str]
+_PROFILE = select(
+    User.id,
+    User.email,
+    User.role,
+    User.disabled,
+    User.created_at,
+    User.email_verified_at.is_not(None).label("email_verified"),
+).where(User.id == bindparam("user_id"))
+Profile = Row[uuid.UUID, str, str, bool, datetime, bool]
+_CREDENTIALS = select(
+    User.id,
+    User.role,
+    User.disabled,
+    User.password_hash,
+    User.email_verified_at.is_not(None).label("email_verified"),
+).where(User.email_normalised == bindparam("email"))
+Credentials = Row[uuid.UUID, str, bool, str, bool]
 
 
 class UserReader:
@@ -85,6 +94,37 @@ class UserRepository:
         """Replace the stored hash (after a parameter change or a new password)."""
         user.password_hash = password_hash
         await self._session.flush()
+
+    async def change_password(self, user: User, password_hash: str) -> None:
+        """The password changed (a new one set, or reset): store its hash.
+
+        Every route that changes a password calls this, and only those: reset tokens
+        issued before are void from now on (they are bound to the old hash).
+        """
+        user.password_hash = password_hash
+        await self._session.flush()
+
+    async def mark_email_verified(self, user: User, now: datetime) -> None:
+        """Record that the user proved they hold their address (kept if already recorded)."""
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+            await self._session.flush()
+
+    async def change_email(
+        self, user: User, email: str, email_normalised: NormalisedEmail, now: datetime
+    ) -> None:
+        """Switch the user's address to one they proved they hold.
+
+        Raises:
+            ConflictError: another user has this normalised email.
+        """
+        user.email = email
+        user.email_normalised = email_normalised
+        user.email_verified_at = now
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise ConflictError("email") from None
 
     async def delete(self, user: User) -> None:
         """Delete the user; their sessions go with them (ON DELETE CASCADE)."""

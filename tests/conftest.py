@@ -104,6 +104,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_pool_size=5,
         # Tests of the limits switch them on; the rest register and log in freely.
         rate_limits_enabled=False,
+        # A sender task would share a test's one connection; tests that deliver run their own.
+        mail_send_in_workers=False,
         # Every key of this run under its own prefix: runs sharing one Redis can't meet,
         # and cleaning up deletes this run's keys only.
         redis_key_prefix=f"test-{uuid.uuid4().hex[:12]}:",

@@ -94,6 +94,7 @@ async def register(data: RegisterRequest) -> Response:
     errors=[
         ("invalid_credentials", 401),
         ("account_disabled", 403),
+        ("email_unverified", 403),
         ("rate_limited", 429),
         ("service_unavailable", 503),
     ],

@@ -8,10 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from api.account.messages import AccountMail
 from api.audit import AuditTrail, EventType
 from api.auth.rotation import Rotation
 from api.clock import Clock
-from api.errors import AccountDisabled, EmailTaken, InvalidCredentials, ValidationFailed
+from api.errors import (
+    AccountDisabled,
+    EmailTaken,
+    EmailUnverified,
+    InvalidCredentials,
+    ValidationFailed,
+)
 from api.security.claims import RefreshClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
@@ -51,6 +58,7 @@ class AuthService:
         trail: AuditTrail,
         settings: Settings,
         clock: Clock,
+        mail: AccountMail,
     ) -> None:
         self._database = database
         self._passwords = passwords
@@ -59,6 +67,7 @@ class AuthService:
         self._trail = trail
         self._settings = settings
         self._clock = clock
+        self._mail = mail
 
     def registration_attempt(self, ip: str) -> AbstractAsyncContextManager[None]:
         """Count a registration attempt from `ip` and hold one of its account creations for
@@ -80,7 +89,7 @@ class AuthService:
         yield
 
     async def register(self, email: str, password: str) -> User:
-        """Create a user with role `user`.
+        """Create a user with role `user`, and queue the message that verifies the address.
 
         Raises:
             ValidationFailed: the password breaks a rule.
@@ -104,10 +113,14 @@ class AuthService:
                 user = await uow.users.add(email, normalised, password_hash)
             except ConflictError:
                 raise EmailTaken() from None
+            await self._mail.verification(uow, user)
             event = self._trail.event(EventType.USER_REGISTERED, user_id=user.id)
+            sent = self._trail.event(EventType.EMAIL_VERIFICATION_SENT, user_id=user.id)
             await uow.audit.add(event)
+            await uow.audit.add(sent)
             await uow.commit()
-        self._trail.logged(event)
+        self._trail.logged(event, sent)
+        self._mail.queued()
         return user
 
     async def login(
@@ -120,6 +133,8 @@ class AuthService:
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
+            EmailUnverified: right password, but REQUIRE_VERIFIED_EMAIL is on and the address
+                is not verified.
         """
         # Stamped before the account is read: a role change or sign-out that lands while the
         # password is being checked comes after `iat`, so its "before" mark covers these tokens.
@@ -149,6 +164,9 @@ class AuthService:
         if user.disabled:
             await self._login_failed(user.id, "account_disabled")
             raise AccountDisabled()
+        if self._settings.require_verified_email and not user.email_verified:
+            await self._login_failed(user.id, "email_unverified")
+            raise EmailUnverified()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
         session_id = uuid.uuid4()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from api.auth.schemas import UserResponse
-from api.me.schemas import ChangePasswordRequest, DeleteAccountRequest
+from api.me.schemas import ChangePasswordRequest, DeleteAccountRequest, MeResponse
 from api.openapi import STORE_ERRORS, documented
 from api.resources import services
 from api.schemas import no_content, respond
@@ -22,10 +21,10 @@ FRESH_ERRORS = (
 
 
 @bp.get("")
-@documented("The signed-in user", response=UserResponse, errors=STORE_ERRORS)
+@documented("The signed-in user", response=MeResponse, errors=STORE_ERRORS)
 async def get_me() -> Response:
     profile = await services().account.profile(current_claims())
-    return respond(UserResponse.model_validate(profile))
+    return respond(MeResponse.model_validate(profile))
 
 
 @bp.post("/password")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from api.auth.schemas import NewPassword, Password
+from api.auth.schemas import NewPassword, Password, UserResponse
 from api.schemas import Schema
+
+
+class MeResponse(UserResponse):
+    email_verified: bool
 
 
 class ChangePasswordRequest(Schema):

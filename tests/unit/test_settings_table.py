@@ -19,6 +19,8 @@ from api.settings_parsers import (
     Flag,
     KeyFile,
     KeyFiles,
+    LinkBase,
+    MailAddress,
     OneOf,
     Origins,
     PostgresUrl,
@@ -27,6 +29,7 @@ from api.settings_parsers import (
     RolePermissionsJson,
     Seconds,
     SigningKey,
+    SmtpUrl,
     Text,
     Whole,
 )
@@ -78,6 +81,12 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return (value or "set") + "-other"
         case RolePermissionsJson():
             return {**value, "auditor": ("audit:read",)}
+        case SmtpUrl():
+            return "smtps://mailer:p%40ss@smtp.example.com:465"
+        case LinkBase():
+            return "https://app.example.com/account"
+        case MailAddress():
+            return "Example <no-reply@example.com>"
     raise AssertionError(f"teach another_value a value for {row.parser!r} ({row.variable})")
 
 
