@@ -103,6 +103,7 @@ class Runtime:
             await self._purge_schedule.stop()
             self._purge_schedule = None
         if self._resources is not None:
+            await self._resources.services.recovery.settled()
             await self._resources.outbox_sender.stop()
             await self._resources.close()
             self._resources = None

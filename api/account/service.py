@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import uuid
 from datetime import datetime
 
@@ -29,6 +31,8 @@ from db.errors import ConflictError
 from db.models import MessageToken
 from db.unit_of_work import UnitOfWork
 
+logger = logging.getLogger(__name__)
+
 
 class RecoveryService:
     """Built once per worker; each method owns its transaction, and every message it causes
@@ -53,6 +57,13 @@ class RecoveryService:
         self._trail = trail
         self._settings = settings
         self._clock = clock
+        # Forgotten-password work under way after its answer was sent.
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def settled(self) -> None:
+        """Wait for the forgotten-password work already answered (a stopping worker, tests)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def request_verification(self, claims: AccessClaims) -> None:
         """Send a new verification link (superseding the last); nothing if already verified.
@@ -98,13 +109,27 @@ class RecoveryService:
         self._trail.logged(event)
 
     async def forgot_password(self, email: str, ip: str) -> None:
-        """Send a reset link when an active account has `email`; the same work either way.
+        """Count the request, then look for the account and send it a reset link after the
+        answer: the answer's time can't tell whether an account has `email`.
 
         Raises:
             RateLimited: the IP, or the address, asked too often.
         """
         normalised = normalise_email(email)
         await self._limits.count_forgot_password(ip, normalised)
+        # The task copies the request's context: its audit event names the request's origin.
+        task = asyncio.get_running_loop().create_task(self._send_reset(normalised))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send_reset(self, normalised: NormalisedEmail) -> None:
+        try:
+            await self._queue_reset(normalised)
+        except Exception:
+            # Nobody waits for this answer: the client was told 202 already.
+            logger.exception("password reset request not processed")
+
+    async def _queue_reset(self, normalised: NormalisedEmail) -> None:
         async with self._database.unit_of_work() as uow:
             user = await uow.users.get_by_email(normalised)
             if user is not None and not user.disabled:
