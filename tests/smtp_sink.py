@@ -74,17 +74,22 @@ class SmtpSink:
         self.received: list[EmailMessage] = []
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
-        self._controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}?starttls=false"
 
     def start(self) -> None:
+        """Listen (again, after `stop`: a stopped controller's loop is closed for good)."""
+        self._controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Stop listening: connections are refused until `start`."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def to(self, address: str) -> list[EmailMessage]:
         """The messages received for `address`, oldest first."""
