@@ -78,6 +78,7 @@ async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator[Users]:
         await pg.execute(
             "DELETE FROM audit_events WHERE user_id = ANY($1::uuid[])", [r["id"] for r in ids]
         )
+        await pg.execute("DELETE FROM outbox WHERE recipient = ANY($1::text[])", tracker.emails)
         redis = Redis.from_url(redis_url)
         try:
             for row in ids:
