@@ -40,9 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_message_tokens_token_hash")),
     )
-    op.create_index(
-        "ix_message_tokens_user_id_purpose", "message_tokens", ["user_id", "purpose"]
-    )
+    op.create_index("ix_message_tokens_user_id_purpose", "message_tokens", ["user_id", "purpose"])
     op.create_index("ix_message_tokens_expires_at", "message_tokens", ["expires_at"])
     op.create_table(
         "outbox",
