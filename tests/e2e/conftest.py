@@ -52,6 +52,7 @@ async def _delete_events_since(database_url: str, started: datetime) -> None:
     conn = await asyncpg.connect(_plain_dsn(database_url))
     try:
         await conn.execute("DELETE FROM audit_events WHERE occurred_at >= $1", started)
+        await conn.execute("DELETE FROM outbox WHERE created_at >= $1", started)
     finally:
         await conn.close()
 

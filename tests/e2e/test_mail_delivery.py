@@ -129,6 +129,7 @@ async def test_a_reset_racing_refreshes_leaves_no_token_alive(
     assert survivors == 0
 
 
+@pytest.mark.timeout(300)
 async def test_an_smtp_outage_loses_and_doubles_no_message(
     client: httpx.AsyncClient, smtp: SmtpProcess, users: Users, database_url: str
 ) -> None:

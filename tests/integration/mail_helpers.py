@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import text
 
 from api.account.mailer import OutboxSender, SmtpTransport, Step
 from api.audit import AuditTrail
 from api.clock import Clock, utc_now
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, HarnessFactory
 from tests.smtp_sink import SmtpSink, link_token
 
 LINK_BASE = "https://app.example.com/account"
+
+
+def with_empty_outbox(make_harness: HarnessFactory) -> HarnessFactory:
+    """Harnesses whose transaction starts by emptying the outbox (rolled back with it), so a
+    sender sees this test's messages only, not what other runs left committed."""
+
+    async def make(**overrides: Any) -> Harness:
+        harness = await make_harness(**overrides)
+        async with harness.resources.database.unit_of_work() as uow:
+            await uow.session.execute(text("DELETE FROM outbox"))
+            await uow.commit()
+        return harness
+
+    return make
 
 
 def sender_for(harness: Harness, smtp_url: str, clock: Clock = utc_now) -> OutboxSender:

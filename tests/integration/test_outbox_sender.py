@@ -12,8 +12,13 @@ from sqlalchemy.pool import NullPool
 
 from api.account.mailer import Step, retry_delay
 from tests.integration.conftest import HarnessFactory, MovableClock
-from tests.integration.mail_helpers import deliver, sender_for
+from tests.integration.mail_helpers import deliver, sender_for, with_empty_outbox
 from tests.smtp_sink import SmtpSink
+
+
+@pytest.fixture(name="make_harness")
+def _make_harness(make_harness: HarnessFactory) -> HarnessFactory:
+    return with_empty_outbox(make_harness)
 
 
 @pytest.fixture
@@ -46,7 +51,11 @@ async def test_a_message_waits_out_an_smtp_outage_and_is_delivered_once(
     assert (await deliver(harness, smtp, clock))[Step.DELIVERED] == 0
     assert len(smtp.to("outage@example.com")) == 1
     async with harness.resources.database.unit_of_work() as uow:
-        row = (await uow.session.execute(text("SELECT attempts, sent_at FROM outbox"))).one()
+        row = (
+            await uow.session.execute(
+                text("SELECT attempts, sent_at FROM outbox WHERE recipient = 'outage@example.com'")
+            )
+        ).one()
     assert row.attempts == 5 and row.sent_at is not None
 
 
@@ -59,10 +68,18 @@ async def test_a_permanent_refusal_gives_the_message_up_with_mail_failed(
     counts = await deliver(harness, smtp)
     assert counts[Step.FAILED] == 1
     async with harness.resources.database.unit_of_work() as uow:
-        row = (await uow.session.execute(text("SELECT * FROM outbox"))).one()
+        row = (
+            await uow.session.execute(
+                text("SELECT * FROM outbox WHERE recipient = 'refused@example.com'")
+            )
+        ).one()
         events = list(
             await uow.session.execute(
-                text("SELECT user_id, details FROM audit_events WHERE type = 'mail.failed'")
+                text(
+                    "SELECT user_id, details FROM audit_events "
+                    "WHERE type = 'mail.failed' AND user_id = :u"
+                ),
+                {"u": user["id"]},
             )
         )
     assert row.failed_at is not None and row.text_body is None and "550" in row.last_error
@@ -85,7 +102,10 @@ async def test_after_mail_max_attempts_the_message_is_given_up(
     assert (await sender.deliver_due())[Step.IDLE] == 1
     async with harness.resources.database.unit_of_work() as uow:
         failed = await uow.session.scalar(
-            text("SELECT count(*) FROM audit_events WHERE type = 'mail.failed'")
+            text(
+                "SELECT count(*) FROM audit_events WHERE type = 'mail.failed' AND occurred_at >= :s"
+            ),
+            {"s": harness.started_at},
         )
     assert failed == 1
     smtp.start()
