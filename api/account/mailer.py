@@ -55,6 +55,8 @@ class DeliveryFailed(Exception):
 class Transport(Protocol):
     # Whether a delivered message's bodies stay in the outbox (to be read there).
     keeps_bodies: bool
+    # The metrics' label.
+    name: str
 
     async def send(self, message: EmailMessage, row: OutboxMessage) -> None:
         """Hand `message` over.
@@ -69,6 +71,7 @@ class SmtpTransport:
     the URL has credentials."""
 
     keeps_bodies = False
+    name = "smtp"
 
     def __init__(self, url: str, timeout: float = SMTP_TIMEOUT) -> None:
         parts = urlsplit(url)
@@ -105,6 +108,7 @@ class LogTransport:
     """No SMTP_URL: the message stays in the outbox and is logged, without its link."""
 
     keeps_bodies = True
+    name = "log"
 
     async def send(self, message: EmailMessage, row: OutboxMessage) -> None:
         logger.info(
@@ -212,7 +216,7 @@ class OutboxSender:
                 return Step.ELSEWHERE
             row = await uow.outbox.next_due(self._clock())
             if row is None:
-                OUTBOX_DEPTH.set(await uow.outbox.depth())
+                OUTBOX_DEPTH.labels("waiting").set(await uow.outbox.depth())
                 return Step.IDLE
             try:
                 await self._transport.send(self._message(row), row)
@@ -224,7 +228,7 @@ class OutboxSender:
                 return Step.FAILED
             await uow.outbox.sent(row, self._clock(), keep_bodies=self._transport.keeps_bodies)
             await uow.commit()
-        MAIL_SENT.inc()
+        MAIL_SENT.labels(self._transport.name).inc()
         return Step.DELIVERED
 
     async def _failed(
