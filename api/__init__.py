@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.account.routes import bp as account_bp
 from api.admin.routes import bp as admin_bp
 from api.auth.routes import bp as auth_bp
 from api.config.settings import Settings
@@ -19,6 +20,7 @@ from api.edge.request_context import begin_request, forget_request
 from api.errors import ApiError, register_error_handlers
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
+from api.maintenance.mail_cli import send_mail_command
 from api.maintenance.mfa_cli import mfa_command
 from api.me.routes import bp as me_bp
 from api.mfa.routes import bp as mfa_bp
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     configure_tokens(app, settings, keys)
 
-    for blueprint in (auth_bp, me_bp, mfa_bp, admin_bp, ops_bp, docs_bp):
+    for blueprint in (auth_bp, me_bp, account_bp, mfa_bp, admin_bp, ops_bp, docs_bp):
         app.register_blueprint(blueprint)
     protect_views(app)
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.cli.add_command(purge_command)
     app.cli.add_command(create_admin_command)
     app.cli.add_command(mfa_command)
+    app.cli.add_command(send_mail_command)
     return app
 
 

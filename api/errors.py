@@ -301,3 +301,13 @@ class NotReady(ServiceUnavailable):
 
     def extra(self) -> dict[str, Any]:
         return {"checks": self.checks}
+
+
+class EmailUnverified(ApiError):
+    status, code = 403, "email_unverified"
+    detail = "Verify your email address first: follow the link in the message sent to it."
+
+
+class LinkInvalid(ApiError):
+    status, code = 400, "link_invalid"
+    detail = "The link is invalid, used, expired or superseded; ask for a new one."

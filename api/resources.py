@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.account.mailer import OutboxSender, transport_for
+from api.account.messages import AccountMail, OutboxSignal
+from api.account.service import RecoveryService
 from api.admin.service import AdminService
 from api.auth.device_sessions import DeviceSessionService
 from api.auth.rotation import Rotation
@@ -45,6 +48,7 @@ class Services:
     ops: OpsService
     admin: AdminService
     mfa: MfaService
+    recovery: RecoveryService
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Resources:
     keys: KeySet
     verifier: TokenVerifier
     services: Services
+    # Delivers the outbox; started by the runtime when MAIL_SEND_IN_WORKERS is on.
+    outbox_sender: OutboxSender
 
     async def close(self) -> None:
         """Close the pools and the hashing threads."""
@@ -145,6 +151,8 @@ def open_resources(
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     trail = AuditTrail(keys.secret_material(), clock)
     second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
+    signal = OutboxSignal()
+    mail = AccountMail(settings, signal, clock)
     auth = AuthService(
         database,
         passwords,
@@ -155,6 +163,7 @@ def open_resources(
         settings,
         clock,
         SecondFactorGate(second_factors, settings),
+        mail,
     )
     services = Services(
         auth=auth,
@@ -173,6 +182,7 @@ def open_resources(
             clock,
             auth.open_verified_session,
         ),
+        recovery=RecoveryService(database, passwords, limits, ending, mail, trail, settings, clock),
     )
     return Resources(
         settings=settings,
@@ -184,6 +194,9 @@ def open_resources(
         keys=keys,
         verifier=TokenVerifier(settings, revocations, keys=keys),
         services=services,
+        outbox_sender=OutboxSender(
+            database.unit_of_work, transport_for(settings), settings, trail, clock, signal
+        ),
     )
 
 

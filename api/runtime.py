@@ -69,6 +69,8 @@ class Runtime:
             raise
         self._resources = resources
         await prepare_redis(resources.redis)
+        if self.settings.mail_send_in_workers:
+            resources.outbox_sender.start()
         if self.settings.session_purge_interval:
             self._purge_schedule = PurgeSchedule(resources.database.unit_of_work, self.settings)
             self._purge_schedule.start()
@@ -97,5 +99,7 @@ class Runtime:
             await self._purge_schedule.stop()
             self._purge_schedule = None
         if self._resources is not None:
+            await self._resources.services.recovery.settled()
+            await self._resources.outbox_sender.stop()
             await self._resources.close()
             self._resources = None

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models: User, DeviceSession (one row per device login), AuditEvent,
-and a user's second factor (TotpFactor, RecoveryCode)."""
+and a user's second factor (TotpFactor, RecoveryCode), MessageToken (a link sent by mail)
+and OutboxMessage (mail waiting to be sent)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -65,6 +68,8 @@ class User(Base):
     # Bumped (users.bump_version) by every change that ends the user's sessions or changes
     # what the user may do: a login or refresh that read an older one lost the race to it.
     version: Mapped[int] = mapped_column(server_default="0")
+    # When the address was proven (a verification, reset or email-change link); None: never.
+    email_verified_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -153,3 +158,68 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class MessageToken(Base):
+    """A token sent in a message (verification, reset, email change): stored only as its hash,
+    bound to its purpose and the address it was sent to, used at most once."""
+
+    __tablename__ = "message_tokens"
+    __table_args__ = (
+        Index("ix_message_tokens_user_id_purpose", "user_id", "purpose"),
+        Index("ix_message_tokens_expires_at", "expires_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the token: a leaked table holds nothing that can be presented.
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # The normalised address the message went to; the token is void once it is not the
+    # user's (verification, reset) or is taken (email change).
+    address: Mapped[str] = mapped_column(String(NORMALISED_EMAIL_MAX_LENGTH))
+    # Email change: the new address as typed, shown from then on.
+    new_email: Mapped[str | None] = mapped_column(String(254))
+    # Reset: SHA-256 of the password hash when issued, so any password change voids it.
+    password_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    # Used, or superseded by a newer token of the same purpose.
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """A message written in the transaction of the change that causes it, until delivered.
+
+    `message_id` is its idempotency key: sent as the Message-ID header, so a delivery
+    repeated after a crash is recognisably the same message.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The sender's path: what is still due, oldest first.
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # Whose account the message is about; no foreign key, like the audit trail's.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Erased once delivered over SMTP: the bodies carry the link's token.
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    failed_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.audit import AuditEventRepository
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.locks import AdvisoryLocks
+from db.message_tokens import MessageTokenRepository
 from db.mfa import MfaRepository
+from db.outbox import OutboxRepository
 from db.sessions import DeviceSessionRepository
 from db.users import UserRepository
 
@@ -28,6 +30,8 @@ class UnitOfWork:
     locks: AdvisoryLocks
     audit: AuditEventRepository
     mfa: MfaRepository
+    message_tokens: MessageTokenRepository
+    outbox: OutboxRepository
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -39,6 +43,8 @@ class UnitOfWork:
         self.locks = AdvisoryLocks(self.session)
         self.audit = AuditEventRepository(self.session)
         self.mfa = MfaRepository(self.session)
+        self.message_tokens = MessageTokenRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def __aexit__(

@@ -22,10 +22,11 @@ _ENROLLED = (
     .where(TotpFactor.user_id == User.id, TotpFactor.confirmed_at.is_not(None))
     .label("mfa_enabled")
 )
-_PROFILE = select(User.id, User.email, User.role, User.disabled, User.created_at, _ENROLLED).where(
-    User.id == bindparam("user_id")
-)
-Profile = Row[uuid.UUID, str, str, bool, datetime, bool]
+_VERIFIED = User.email_verified_at.is_not(None).label("email_verified")
+_PROFILE = select(
+    User.id, User.email, User.role, User.disabled, User.created_at, _VERIFIED, _ENROLLED
+).where(User.id == bindparam("user_id"))
+Profile = Row[uuid.UUID, str, str, bool, datetime, bool, bool]
 # Whether a second factor is enrolled comes with them: login asks no extra round trip.
 _CREDENTIALS = select(
     User.id,
@@ -33,9 +34,10 @@ _CREDENTIALS = select(
     User.disabled,
     User.password_hash,
     User.version,
+    _VERIFIED,
     _ENROLLED,
 ).where(User.email_normalised == bindparam("email"))
-Credentials = Row[uuid.UUID, str, bool, str, int, bool]
+Credentials = Row[uuid.UUID, str, bool, str, int, bool, bool]
 
 
 class UserReader:
@@ -98,6 +100,37 @@ class UserRepository:
         """Replace the stored hash (after a parameter change or a new password)."""
         user.password_hash = password_hash
         await self._session.flush()
+
+    async def change_password(self, user: User, password_hash: str) -> None:
+        """The password changed (a new one set, or reset): store its hash.
+
+        Every route that changes a password calls this, and only those: reset tokens
+        issued before are void from now on (they are bound to the old hash).
+        """
+        user.password_hash = password_hash
+        await self._session.flush()
+
+    async def mark_email_verified(self, user: User, now: datetime) -> None:
+        """Record that the user proved they hold their address (kept if already recorded)."""
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+            await self._session.flush()
+
+    async def change_email(
+        self, user: User, email: str, email_normalised: NormalisedEmail, now: datetime
+    ) -> None:
+        """Switch the user's address to one they proved they hold.
+
+        Raises:
+            ConflictError: another user has this normalised email.
+        """
+        user.email = email
+        user.email_normalised = email_normalised
+        user.email_verified_at = now
+        try:
+            await self._session.flush()
+        except IntegrityError:
+            raise ConflictError("email") from None
 
     async def delete(self, user: User) -> None:
         """Delete the user; their sessions go with them (ON DELETE CASCADE)."""

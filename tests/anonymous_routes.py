@@ -12,6 +12,11 @@ ANONYMOUS = {
     "ops.jwks",
     "docs.page",
     "docs.asset",
+    # The links of messages: the token in the body is the credential.
+    "account.verify_email",
+    "account.forgot_password",
+    "account.reset_password",
+    "account.confirm_email_change",
 }
 # Public too, because it authenticates with a refresh token itself.
 REFRESH = "auth.refresh"

@@ -107,6 +107,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
         # Tests of the second factor switch MFA_REQUIRED_ROLES on; the other admin tests
         # use admins who log in with a password alone.
         mfa_required_roles=(),
+        # A sender task would share a test's one connection; tests that deliver run their own.
+        mail_send_in_workers=False,
         # Every key of this run under its own prefix: runs sharing one Redis can't meet,
         # and cleaning up deletes this run's keys only.
         redis_key_prefix=f"test-{uuid.uuid4().hex[:12]}:",

@@ -102,6 +102,7 @@ async def register(data: RegisterRequest) -> Response:
         ("invalid_credentials", 401),
         ("mfa_required", 401),
         ("account_disabled", 403),
+        ("email_unverified", 403),
         ("rate_limited", 429),
         ("service_unavailable", 503),
     ],

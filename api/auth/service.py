@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from api.account.messages import AccountMail
 from api.auth.rotation import Rotation
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
@@ -15,6 +16,7 @@ from api.domain.clock import Clock
 from api.errors import (
     AccountDisabled,
     EmailTaken,
+    EmailUnverified,
     InvalidCredentials,
     MfaInvalid,
     ValidationFailed,
@@ -65,6 +67,7 @@ class AuthService:
         settings: Settings,
         clock: Clock,
         second_factor: SecondFactorGate,
+        mail: AccountMail,
     ) -> None:
         self._second_factor = second_factor
         self._database = database
@@ -75,6 +78,7 @@ class AuthService:
         self._trail = trail
         self._settings = settings
         self._clock = clock
+        self._mail = mail
 
     def registration_attempt(self, ip: str) -> AbstractAsyncContextManager[None]:
         """Count a registration attempt from `ip` and hold one of its account creations for
@@ -95,7 +99,7 @@ class AuthService:
         return self._limits.login(ip)
 
     async def register(self, email: str, password: str) -> User:
-        """Create a user with role `user`.
+        """Create a user with role `user`, and queue the message that verifies the address.
 
         Raises:
             ValidationFailed: the password breaks a rule.
@@ -119,10 +123,14 @@ class AuthService:
                 user = await uow.users.add(email, normalised, password_hash)
             except ConflictError:
                 raise EmailTaken() from None
+            await self._mail.verification(uow, user)
             event = self._trail.event(EventType.USER_REGISTERED, user_id=user.id)
+            sent = self._trail.event(EventType.EMAIL_VERIFICATION_SENT, user_id=user.id)
             await uow.audit.add(event)
+            await uow.audit.add(sent)
             await uow.commit()
-        self._trail.logged(event)
+        self._trail.logged(event, sent)
+        self._mail.queued()
         return user
 
     async def login(
@@ -145,6 +153,8 @@ class AuthService:
             HashingBusy: too many password checks are waiting for the hashing threads.
             InvalidCredentials: unknown email or wrong password (same answer, same work).
             AccountDisabled: right password, but the account is disabled.
+            EmailUnverified: right password, but REQUIRE_VERIFIED_EMAIL is on and the address
+                is not verified.
             MfaRequired: right password, and the account has a second factor (api.mfa).
 
         The session opens only if the account is still as read (db.sessions): a change
@@ -190,6 +200,9 @@ class AuthService:
         if user.disabled:
             await self._login_failed(user.id, "account_disabled")
             raise AccountDisabled()
+        if self._settings.require_verified_email and not user.email_verified:
+            await self._login_failed(user.id, "email_unverified")
+            raise EmailUnverified()
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
         # An enrolled account answers with a challenge instead; POST /auth/mfa/verify ends it.

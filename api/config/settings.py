@@ -80,6 +80,14 @@ class Settings:
     db_application_name: str
     log_level: str
     log_format: str
+    smtp_url: str | None = field(repr=False)
+    mail_from: str
+    public_link_base: str | None
+    password_reset_ttl: int
+    email_verify_ttl: int
+    require_verified_email: bool
+    mail_send_in_workers: bool
+    mail_max_attempts: int
     rate_limits_enabled: bool
     login_rate_limit: str
     register_rate_limit: str
@@ -88,6 +96,9 @@ class Settings:
     device_failure_limit: str
     device_token_ttl: int
     login_unknown_limit: str
+    forgot_password_ip_limit: str
+    forgot_password_email_limit: str
+    account_mail_limit: str
     trusted_proxy_hops: int
     ipv6_rate_limit_prefix: int
     session_retention: int

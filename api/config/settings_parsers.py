@@ -12,6 +12,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -365,3 +366,62 @@ class FernetKeys(Parser[tuple[str, ...]]):
 
     def render(self, value: tuple[str, ...]) -> str:
         return ",".join(value)
+
+
+class SmtpUrl(Parser[str]):
+    """`smtp://[user:pass@]host[:port][?starttls=false]` (STARTTLS unless switched off) or
+    `smtps://…` (TLS from the first byte); credentials never cross an unencrypted connection."""
+
+    def parse(self, variable: str, text: str) -> str:
+        parts = urlsplit(text)
+        shape = (
+            "smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465 (TLS), or "
+            "smtp://host:25?starttls=false for a local relay without credentials"
+        )
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise SettingsError(f"{variable} must look like {shape}; got a {parts.scheme!r} URL.")
+        try:
+            parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise SettingsError(f"{variable} has a port that is not a number.") from None
+        query = dict(parse_qsl(parts.query))
+        starttls = query.pop("starttls", "true").lower()
+        if starttls not in ("true", "false") or query:
+            raise SettingsError(
+                f"{variable} takes one query parameter, starttls=true|false; got {parts.query!r}."
+            )
+        if parts.scheme == "smtp" and starttls == "false" and parts.username:
+            raise SettingsError(
+                f"{variable} has credentials but starttls=false: they would cross the network "
+                "unencrypted; use STARTTLS (the default) or smtps://."
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class LinkBase(Parser[str]):
+    """An absolute http(s) URL without a fragment: the page a message's link opens."""
+
+    def parse(self, variable: str, text: str) -> str:
+        parts = urlsplit(text)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+            raise SettingsError(
+                f"{variable} must be an absolute https:// URL without a fragment, e.g. "
+                f"https://app.example.com/account; got {text!r}."
+            )
+        return text
+
+
+@dataclass(frozen=True)
+class MailAddress(Parser[str]):
+    """An address for a From header: `noreply@example.com` or `Name <noreply@example.com>`."""
+
+    def parse(self, variable: str, text: str) -> str:
+        _, address = parseaddr(text)
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or any(c in text for c in "\r\n"):
+            raise SettingsError(
+                f"{variable} must be an address such as 'Example <noreply@example.com>'; "
+                f"got {text!r}."
+            )
+        return text

@@ -20,6 +20,8 @@ from api.config.settings_parsers import (
     Flag,
     KeyFile,
     KeyFiles,
+    LinkBase,
+    MailAddress,
     OneOf,
     Origins,
     Parser,
@@ -31,6 +33,7 @@ from api.config.settings_parsers import (
     Seconds,
     SettingsError,
     SigningKey,
+    SmtpUrl,
     Text,
     Whole,
 )
@@ -186,6 +189,16 @@ def cluster_node_url(settings: Settings) -> None:
         raise SettingsError(
             "REDIS_CLUSTER=true needs database 0 in REDIS_URL (a cluster has no other); "
             f"got {parts.path.strip('/')!r}."
+        )
+
+
+def https_links_in_production(settings: Settings) -> None:
+    """Production never mails a link that travels over plain HTTP."""
+    base = settings.public_link_base
+    if base is not None and settings.is_production and not base.startswith("https://"):
+        raise SettingsError(
+            "PUBLIC_LINK_BASE must be an https:// URL when APP_ENV=production (its links carry "
+            f"single-use tokens); got {base!r}."
         )
 
 
@@ -553,6 +566,67 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "(nothing from a CDN); needs `OPENAPI_ENABLED`",
     ),
     Setting(
+        "SMTP_URL",
+        SmtpUrl(),
+        None,
+        "where messages (verification, password reset, email change) are sent: "
+        "`smtp://user:pass@host:587` (STARTTLS, required unless `?starttls=false`, which is "
+        "refused with credentials) or `smtps://user:pass@host:465` (TLS). Unset: messages "
+        "stay in the `outbox` table and each is logged at `INFO` without its link (see "
+        "Recovering an account)",
+    ),
+    Setting(
+        "MAIL_FROM",
+        MailAddress(),
+        "auth-api <no-reply@localhost>",
+        "the `From` of every message, e.g. `Example <no-reply@example.com>`",
+    ),
+    Setting(
+        "PUBLIC_LINK_BASE",
+        LinkBase(),
+        None,
+        "the client page (or universal link) a message's link opens; the link is this URL "
+        "with `#action=<verify-email|reset-password|confirm-email-change>&token=<token>` "
+        "appended, so the token never reaches a web server's logs. Unset: messages carry the "
+        "token as a code to paste. `https://` in production",
+        check=https_links_in_production,
+    ),
+    Setting(
+        "PASSWORD_RESET_TTL",
+        Whole(60, 86400),
+        "1800",
+        "seconds a password-reset link works (60-86400)",
+        default_note="30 minutes",
+    ),
+    Setting(
+        "EMAIL_VERIFY_TTL",
+        Whole(60, 30 * 86400),
+        "172800",
+        "seconds a verification or email-change link works",
+        default_note="48 hours",
+    ),
+    Setting(
+        "REQUIRE_VERIFIED_EMAIL",
+        Flag(),
+        "false",
+        "`true`: a login with the right password of an account whose address is not "
+        "verified answers `403 email_unverified`",
+    ),
+    Setting(
+        "MAIL_SEND_IN_WORKERS",
+        Flag(),
+        "true",
+        "the server's workers deliver the outbox (one of them at a time, under a Postgres "
+        "advisory lock); `false` leaves it to `flask --app api send-mail`",
+    ),
+    Setting(
+        "MAIL_MAX_ATTEMPTS",
+        Whole(1, 100),
+        "15",
+        "delivery attempts per message before it is given up (`mail.failed`); retries back "
+        "off from 1 s, doubling, to at most 5 minutes apart (about an hour in all)",
+    ),
+    Setting(
         "RATE_LIMITS_ENABLED",
         Flag(),
         "true",
@@ -615,6 +689,25 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "logins for addresses that have no account, across all IPs: bounds the hashing a "
         "guesser spread over many addresses can take from the known users (raise it with "
         "the number of servers)",
+    ),
+    Setting(
+        "FORGOT_PASSWORD_IP_LIMIT",
+        Rate(),
+        "20/hour",
+        "`POST /auth/password/forgot` requests per client IP",
+    ),
+    Setting(
+        "FORGOT_PASSWORD_EMAIL_LIMIT",
+        Rate(),
+        "5/hour",
+        "`POST /auth/password/forgot` requests per address, whether or not an account has it",
+    ),
+    Setting(
+        "ACCOUNT_MAIL_LIMIT",
+        Rate(),
+        "5/hour",
+        "messages a signed-in account may ask for (`POST /auth/email/verify-request`, "
+        "`POST /me/email`)",
     ),
     Setting(
         "TRUSTED_PROXY_HOPS",

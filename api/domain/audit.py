@@ -49,6 +49,13 @@ class EventType(enum.StrEnum):
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
     MFA_RECOVERY_CODES_REPLACED = "mfa.recovery_codes_replaced"
     ADMIN_MFA_RESET = "admin.mfa_reset"
+    EMAIL_VERIFICATION_SENT = "email.verification_sent"
+    EMAIL_VERIFIED = "email.verified"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 (an event name)
+    PASSWORD_RESET = "password.reset"  # noqa: S105 (an event name)
+    EMAIL_CHANGE_REQUESTED = "email.change_requested"
+    EMAIL_CHANGED = "email.changed"
+    MAIL_FAILED = "mail.failed"
 
 
 Id = uuid.UUID | str | None

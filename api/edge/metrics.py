@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -48,6 +49,25 @@ SECOND_FACTOR = Counter(
 )
 RATE_LIMIT_HITS = Counter(
     "auth_api_rate_limit_hits_total", "Requests refused by a rate limit.", ["limit"]
+)
+# Every metric has a label: a label-less one would open its multi-process file at import,
+# in Hypercorn's master, before the metrics folder exists.
+MAIL_SENT = Counter(
+    "auth_api_mail_sent_total",
+    "Messages delivered: `smtp`, or `log` (no SMTP_URL: left in the outbox).",
+    ["transport"],
+)
+MAIL_FAILED = Counter(
+    "auth_api_mail_failed_total",
+    "Failed delivery attempts: `retry` (tried again later) or `gave_up`.",
+    ["outcome"],
+)
+# Set by whichever worker holds the sender's lock; the latest value wins across workers.
+OUTBOX_DEPTH = Gauge(
+    "auth_api_outbox_depth",
+    "Messages in the outbox by state: `waiting` to be sent (due or retrying).",
+    ["state"],
+    multiprocess_mode="mostrecent",
 )
 
 TOKEN_FAILURES = Counter(

@@ -48,6 +48,18 @@ def purge_kinds(settings: Settings) -> list[PurgeKind]:
             settings.audit_retention_days * 24 * 3600,
             lambda uow, cutoff, limit: uow.audit.delete_before(cutoff, limit),
         ),
+        # Links used, superseded or expired, and messages delivered or given up: kept as
+        # long as ended sessions, to look at recent account activity.
+        PurgeKind(
+            "message tokens",
+            settings.session_retention,
+            lambda uow, cutoff, limit: uow.message_tokens.delete_ended_before(cutoff, limit),
+        ),
+        PurgeKind(
+            "sent mail",
+            settings.session_retention,
+            lambda uow, cutoff, limit: uow.outbox.delete_done_before(cutoff, limit),
+        ),
     ]
 
 

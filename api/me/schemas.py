@@ -16,6 +16,8 @@ class DeleteAccountRequest(Schema):
 
 
 class MeResponse(UserResponse):
-    """The signed-in user, with whether their login asks for a second factor."""
+    """The signed-in user, with whether their address is proven and whether their login
+    asks for a second factor."""
 
+    email_verified: bool
     mfa_enabled: bool

@@ -65,7 +65,7 @@ class AccountService:
             raise ValidationFailed([{"field": "new_password", "message": m} for m in problems])
         async with self._database.unit_of_work() as uow:
             user = await self._check_password(uow, claims, current_password)
-            await uow.users.set_password_hash(user, await self._passwords.hash(new_password))
+            await uow.users.change_password(user, await self._passwords.hash(new_password))
             await self._ending.all_but(uow, claims.user_id, keep=claims.session_id)
             event = self._trail.event(
                 EventType.PASSWORD_CHANGED, user_id=claims.user_id, session_id=claims.session_id

@@ -38,6 +38,34 @@ class RateLimits:
         self._failures: RateLimitItem = parse(settings.login_failure_limit)
         self._device_failures: RateLimitItem = parse(settings.device_failure_limit)
         self._unknown: RateLimitItem = parse(settings.login_unknown_limit)
+        self._forgot_ip: RateLimitItem = parse(settings.forgot_password_ip_limit)
+        self._forgot_email: RateLimitItem = parse(settings.forgot_password_email_limit)
+        self._account_mail: RateLimitItem = parse(settings.account_mail_limit)
+
+    async def count_forgot_password(self, ip: str, email: str) -> None:
+        """Count a forgotten-password request from `ip` for `email` (an account or not).
+
+        Raises:
+            RateLimited: the IP, or the address, asked too often.
+        """
+        if not self._enabled:
+            return
+        ip_verdict = await self._store.hit(self._forgot_ip, "forgot-ip", ip)
+        _raise_if_refused(ip_verdict, "forgot_ip")
+        email_verdict = await self._store.hit(
+            self._forgot_email, "forgot-email", account_key(email)
+        )
+        _raise_if_refused(email_verdict, "forgot_email")
+
+    async def count_account_mail(self, user_id: str) -> None:
+        """Count a message a signed-in account asked for (verification, email change).
+
+        Raises:
+            RateLimited: the account asked for too many.
+        """
+        if self._enabled:
+            verdict = await self._store.hit(self._account_mail, "account-mail", user_id)
+            _raise_if_refused(verdict, "account_mail")
 
     @asynccontextmanager
     async def login(self, ip: str) -> AsyncIterator[None]:

@@ -166,6 +166,23 @@ const actions = {
     );
     say("Listed sessions.");
   },
+  async forgot() {
+    const response = await send("POST", "/auth/password/forgot", {
+      email: document.getElementById("email").value,
+    });
+    say(response.status === 202
+      ? "If an account has this address, a reset link is on its way."
+      : "Not sent: " + (await problemText(response)));
+  },
+  async reset() {
+    const response = await send("POST", "/auth/password/reset", {
+      token: document.getElementById("reset-token").value,
+      new_password: document.getElementById("new-password").value,
+    });
+    say(response.status === 204
+      ? "Password changed; every session was signed out. Log in with the new password."
+      : "Not changed: " + (await problemText(response)));
+  },
   async logout() {
     const response = await call("POST", "/auth/logout");
     if (response.status !== 204) return say("Logout refused: " + (await problemText(response)));
@@ -180,4 +197,15 @@ for (const [id, action] of Object.entries(actions)) {
     say("Working...");
     action().catch((error) => say("Network error: " + error.message));
   });
+}
+
+// A message's link: PUBLIC_LINK_BASE#action=...&token=... (the fragment never reaches a server).
+const link = new URLSearchParams(location.hash.slice(1));
+if (link.get("action") === "reset-password") {
+  document.getElementById("reset-token").value = link.get("token") || "";
+  say("Choose a new password.");
+} else if (link.get("action") === "verify-email") {
+  send("POST", "/auth/email/verify", { token: link.get("token") || "" }).then(async (response) =>
+    say(response.status === 204 ? "Address verified." : "Not verified: " + (await problemText(response))),
+  );
 }

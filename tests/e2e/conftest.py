@@ -52,6 +52,7 @@ async def _delete_events_since(database_url: str, started: datetime) -> None:
     conn = await asyncpg.connect(_plain_dsn(database_url))
     try:
         await conn.execute("DELETE FROM audit_events WHERE occurred_at >= $1", started)
+        await conn.execute("DELETE FROM outbox WHERE created_at >= $1", started)
     finally:
         await conn.close()
 
@@ -78,6 +79,7 @@ async def users(pg: asyncpg.Connection, redis_url: str) -> AsyncIterator[Users]:
         await pg.execute(
             "DELETE FROM audit_events WHERE user_id = ANY($1::uuid[])", [r["id"] for r in ids]
         )
+        await pg.execute("DELETE FROM outbox WHERE recipient = ANY($1::text[])", tracker.emails)
         redis = Redis.from_url(redis_url)
         try:
             for row in ids:

@@ -133,6 +133,7 @@ async def test_admin_routes_over_the_real_server(
     )
     assert [e["type"] for e in events.json()["events"]] == [
         "admin.sessions_revoked",
+        "email.verification_sent",
         "user.registered",
     ]
     assert "X-Request-ID" in events.headers

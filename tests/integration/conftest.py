@@ -135,6 +135,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+_WHEN = {"audit_events": "occurred_at", "outbox": "created_at"}
+
+
 async def stop_harness(harness: Harness, *emails: str) -> None:
     """For a harness whose writes commit: delete the users it made and the audit events it
     wrote, empty Redis, stop it."""
@@ -144,10 +147,11 @@ async def stop_harness(harness: Harness, *emails: str) -> None:
                 user = await uow.users.get_by_email(normalise_email(email))
                 if user is not None:
                     await uow.users.delete(user)
-            await uow.session.execute(
-                text("DELETE FROM audit_events WHERE occurred_at >= :started"),
-                {"started": harness.started_at},
-            )
+            for table in ("audit_events", "outbox"):
+                await uow.session.execute(
+                    text(f"DELETE FROM {table} WHERE {_WHEN[table]} >= :started"),  # noqa: S608
+                    {"started": harness.started_at},
+                )
             await uow.commit()
         await forget_redis_keys(
             harness.resources.redis, harness.resources.settings.redis_key_prefix

@@ -68,6 +68,7 @@ async def test_a_scripted_day_leaves_exactly_its_events_in_order(
     print(f"scripted day: {[e['type'] for e in events]}")
     assert summary == [
         ("user.registered", None),
+        ("email.verification_sent", None),
         ("login.succeeded", phone["session_id"]),
         ("login.succeeded", laptop["session_id"]),
         ("token.refreshed", phone["session_id"]),
@@ -81,7 +82,7 @@ async def test_a_scripted_day_leaves_exactly_its_events_in_order(
         "before": {"role": "user", "disabled": False},
         "after": {"role": "user", "disabled": True},
     }
-    assert events[1]["details"] == {"device_name": "phone"}
+    assert events[2]["details"] == {"device_name": "phone"}
     times = [e["occurred_at"] for e in events]
     assert times == sorted(times)
     # Never a token, password or hash.

@@ -279,7 +279,9 @@ async def test_purge_command_prints_one_line_of_what_it_deleted_and_exits_0(
     code, out, err = await _flask_purge(settings, settings.database_url)
 
     assert code == 0, err
-    match = re.fullmatch(r"purged sessions: (\d+), audit events: \d+\n", out)
+    match = re.fullmatch(
+        r"purged sessions: (\d+), audit events: \d+, message tokens: \d+, sent mail: \d+\n", out
+    )
     assert match, out
     assert int(match.group(1)) >= len(old)
     assert await sessions.remaining(old) == set()

@@ -20,6 +20,8 @@ from api.config.settings_parsers import (
     Flag,
     KeyFile,
     KeyFiles,
+    LinkBase,
+    MailAddress,
     OneOf,
     Origins,
     PostgresUrl,
@@ -29,6 +31,7 @@ from api.config.settings_parsers import (
     RolePermissionsJson,
     Seconds,
     SigningKey,
+    SmtpUrl,
     Text,
     Whole,
 )
@@ -85,6 +88,12 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return ("admin", "user") if value == ("admin",) else ("admin",)
         case FernetKeys():
             return (*value, Fernet.generate_key().decode())
+        case SmtpUrl():
+            return "smtps://mailer:p%40ss@smtp.example.com:465"
+        case LinkBase():
+            return "https://app.example.com/account"
+        case MailAddress():
+            return "Example <no-reply@example.com>"
     raise AssertionError(f"teach another_value a value for {row.parser!r} ({row.variable})")
 
 

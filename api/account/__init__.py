@@ -1,0 +1,1 @@
+"""Account recovery and verification: messages with links, the outbox and its sender."""
