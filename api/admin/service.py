@@ -148,10 +148,18 @@ class AdminService:
 
         Raises:
             NotFound: no user has this id.
+            Forbidden: the user's role holds a permission the actor lacks.
         """
         async with self._database.unit_of_work() as uow:
-            if await uow.users.lock(target) is None:
+            user = await uow.users.lock(target)
+            if user is None:
                 raise NotFound("No such user.")
+            # Signing someone out everywhere is a change to them, under the same rule as
+            # PATCH: a support can't cut the admins above it off (itself it may).
+            if str(user.id) != actor.user_id and not self._held(actor).issuperset(
+                self._settings.role_permissions.get(user.role, ())
+            ):
+                raise Forbidden("This user's role holds a permission you do not have.")
             await self._ending.everything(uow, str(target))
             event = self._trail.event(
                 EventType.ADMIN_SESSIONS_REVOKED, user_id=target, actor_id=actor.user_id

@@ -74,6 +74,25 @@ async def test_support_may_neither_raise_itself_nor_touch_admins_nor_grant_admin
     assert audit.status_code == 403
 
 
+async def test_support_signs_out_users_within_its_permissions_but_never_an_admin(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(role_permissions=ROLE_PERMISSIONS)
+    _, support = await _member(harness, "support")
+    admin_id, admin = await _member(harness, "admin")
+    user_id, user = await _member(harness, "user")
+    refused = await harness.client.delete(
+        f"/admin/users/{admin_id}/sessions", headers=bearer(support)
+    )
+    signed_out = await harness.client.delete(
+        f"/admin/users/{user_id}/sessions", headers=bearer(support)
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    assert await _unchanged(harness, admin_id, "admin", admin)
+    assert signed_out.status_code == 204
+    assert (await harness.client.get("/me", headers=bearer(user))).status_code == 401
+
+
 async def test_support_changes_users_within_its_own_permissions(
     make_harness: HarnessFactory,
 ) -> None:
