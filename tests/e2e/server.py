@@ -78,7 +78,9 @@ class Server:
         )
         self._wait_until_ready()
 
-    def _wait_until_ready(self, timeout: float = 30.0) -> None:
+    def _wait_until_ready(self, timeout: float = 90.0) -> None:
+        # Generous: on a shared, loaded machine two workers take well over 30 s to import
+        # and open their pools; a server that never answers still fails the test.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
