@@ -27,6 +27,7 @@ from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
+from api.security.tokens import TokenIssuer
 from api.security.verifier import TokenVerifier
 from db.engine import Database, create_engine
 from db.mfa_store import SecondFactorStore
@@ -145,12 +146,14 @@ def open_resources(
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     trail = AuditTrail(keys.secret_material(), clock)
     second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
+    issuer = TokenIssuer(settings, keys)
     auth = AuthService(
         database,
         passwords,
         limits,
         DeviceTokens(keys.secret_material(), settings.device_token_ttl),
-        Rotation(ending, trail, settings, clock),
+        Rotation(ending, trail, issuer, settings, clock),
+        issuer,
         trail,
         settings,
         clock,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from api.auth.schemas import RegisterRequest
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
-from api.errors import ValidationFailed
+from api.domain.errors import ValidationFailed
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email

@@ -11,8 +11,8 @@ from typing import Generic, TypeVar
 
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
+from api.domain.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.domain.session_ending import SessionEnding
-from api.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.permissions import ADMIN
 from db.audit import EventFilter

@@ -12,7 +12,7 @@ from api.auth.rotation import Rotation
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.errors import (
+from api.domain.errors import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
@@ -23,7 +23,7 @@ from api.security.claims import RefreshClaims
 from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
-from api.security.tokens import PASSWORD_ONLY, IssuedTokens, issue_tokens
+from api.security.tokens import PASSWORD_ONLY, IssuedTokens, TokenIssuer
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
@@ -61,6 +61,7 @@ class AuthService:
         limits: RateLimits,
         device_tokens: DeviceTokens,
         rotation: Rotation,
+        issuer: TokenIssuer,
         trail: AuditTrail,
         settings: Settings,
         clock: Clock,
@@ -72,6 +73,7 @@ class AuthService:
         self._limits = limits
         self._device_tokens = device_tokens
         self._rotation = rotation
+        self._issuer = issuer
         self._trail = trail
         self._settings = settings
         self._clock = clock
@@ -255,12 +257,11 @@ class AuthService:
         """Open a session with tokens for `role` and `amr`, if the user still is as read
         (`version`, not disabled, not deleted); None if a change to the account came first."""
         session_id = uuid.uuid4()
-        tokens = issue_tokens(
+        tokens = self._issuer.issue(
             user_id=user_id,
             role=role,
             session_id=session_id,
             fresh=True,
-            settings=self._settings,
             issued_at=issued_at,
             remember=remember,
             amr=amr,

@@ -14,7 +14,7 @@ from api.admin.first_admin import FirstAdmin, Outcome
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
-from api.errors import ValidationFailed
+from api.domain.errors import ValidationFailed
 from api.maintenance.cli import server_of
 from api.resources import build_database, build_engine, build_passwords
 from api.security.keys import KeySet

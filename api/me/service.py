@@ -6,9 +6,9 @@ import uuid
 
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
+from api.domain.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
 from api.domain.session_ending import SessionEnding
 from api.edge.metrics import REVOCATIONS
-from api.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.domain.session_ending import SessionEnding
-from api.errors import (
+from api.domain.errors import (
     Forbidden,
     MfaAlreadyEnrolled,
     MfaInvalid,
@@ -31,6 +30,7 @@ from api.errors import (
     NotFound,
     TokenRevoked,
 )
+from api.domain.session_ending import SessionEnding
 from api.mfa import codes
 from api.mfa.secrets import SecretBox
 from api.security.claims import AccessClaims
