@@ -134,9 +134,10 @@ def open_resources(
         client_name=settings.db_application_name,
         cluster=settings.redis_cluster,
     )
+    trail = AuditTrail(keys.secret_material(), clock)
     database = (
         Database.on_connection(bind) if bind is not None else build_database(engine, settings)
-    )
+    ).reporting_to(trail.logged)
     passwords = build_passwords(
         settings,
         client_key=functools.partial(_hashing_client, settings.ipv6_rate_limit_prefix),
@@ -144,7 +145,6 @@ def open_resources(
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
-    trail = AuditTrail(keys.secret_material(), clock)
     second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
     issuer = TokenIssuer(settings, keys)
     auth = AuthService(

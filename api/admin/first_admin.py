@@ -76,9 +76,8 @@ class FirstAdmin:
                     "via": "create-admin",
                 },
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return Outcome.PROMOTED
 
     async def create(self, email: str, password: str) -> Outcome:
@@ -110,7 +109,6 @@ class FirstAdmin:
             event = self._trail.event(
                 EventType.ADMIN_USER_CREATED, user_id=user.id, details={"via": "create-admin"}
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return Outcome.CREATED

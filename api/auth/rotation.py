@@ -92,9 +92,8 @@ class Rotation:
                 session_id=session_id,
                 details={"within_grace": True},
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-            self._trail.logged(event)
             return self._pair(
                 user_id,
                 user.role,
@@ -105,9 +104,8 @@ class Rotation:
             )
         await self._ending.reused(uow, claims, session)
         event = self._trail.event(EventType.REFRESH_REUSED, user_id=user_id, session_id=session_id)
-        await uow.audit.add(event)
+        await uow.record(event)
         await uow.commit()
-        self._trail.logged(event)
         raise RefreshTokenReused()
 
     def _pair(

@@ -122,9 +122,8 @@ class AuthService:
             except ConflictError:
                 raise EmailTaken() from None
             event = self._trail.event(EventType.USER_REGISTERED, user_id=user.id)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return user
 
     async def login(
@@ -354,8 +353,7 @@ class AuthService:
             details["email_hash"] = self._trail.email_hash(unknown_email)
         event = self._trail.event(EventType.LOGIN_FAILED, user_id=user_id, details=details)
         async with self._database.statements() as statements:
-            await statements.audit.add(event)
-        self._trail.logged(event)
+            await statements.record(event)
 
     async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
         password_hash = await self._passwords.hash(password)

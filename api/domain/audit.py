@@ -21,7 +21,8 @@ from api.domain.clock import Clock
 from api.edge.request_context import current_origin
 from db.audit import NewEvent
 
-logger = logging.getLogger("api.domain.audit")
+# The name operators filter the trail by, kept from before the layout moved this module.
+logger = logging.getLogger("api.audit")
 
 # The label that derives the address-hashing key from JWT_SECRET_KEY: the signing key
 # itself never hashes anything, and a hash can't be turned into a token.

@@ -78,11 +78,9 @@ def _read_password(*, confirm: bool = True) -> str:
 async def _create_or_promote(settings: Settings, email: str) -> Outcome:
     engine = build_engine(settings, command="create-admin", pool_size=1)
     passwords = build_passwords(settings, workers=1, queue_max=1)
+    trail = AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now)
     first_admin = FirstAdmin(
-        build_database(engine, settings),
-        passwords,
-        AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now),
-        settings,
+        build_database(engine, settings).reporting_to(trail.logged), passwords, trail, settings
     )
     try:
         if await first_admin.exists(email):
