@@ -13,11 +13,12 @@ from api.account.routes import bp as account_bp
 from api.admin.routes import bp as admin_bp
 from api.auth.routes import bp as auth_bp
 from api.config.settings import Settings
+from api.domain.errors import DomainError
 from api.edge.environ_keys import BODY_REFUSED, ROUTE, UNMATCHED
 from api.edge.internals import async_to_sync
 from api.edge.log_format import formatter
 from api.edge.request_context import begin_request, forget_request
-from api.errors import ApiError, register_error_handlers
+from api.errors import register_error_handlers
 from api.maintenance.admin_cli import create_admin_command
 from api.maintenance.cli import purge_command
 from api.maintenance.mail_cli import send_mail_command
@@ -88,6 +89,6 @@ def _configure_logging(level: str, log_format: str) -> None:
 def _note_route_and_bound_body() -> None:
     rule = request.url_rule
     request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
-    refusal: ApiError | None = request.environ.get(BODY_REFUSED)
+    refusal: DomainError | None = request.environ.get(BODY_REFUSED)
     if refusal is not None:
         raise refusal

@@ -1,15 +1,51 @@
-"""RFC 9457 problem responses: one exception tree carrying the error codes of API.md."""
+"""RFC 9457 problem responses: the one table mapping domain errors to API.md's answers."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from api.domain.errors import (
+    AccountDisabled,
+    DomainError,
+    EmailTaken,
+    EmailUnverified,
+    Forbidden,
+    FreshTokenRequired,
+    HashingBusy,
+    InternalError,
+    InvalidCredentials,
+    LastAdmin,
+    LinkInvalid,
+    MalformedJson,
+    MethodNotAllowed,
+    MfaAlreadyEnrolled,
+    MfaEnrollmentRequired,
+    MfaInvalid,
+    MfaKeyMissing,
+    MfaRequired,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    RateLimited,
+    RefreshTokenReused,
+    RequestTimeout,
+    ServiceUnavailable,
+    TokenError,
+    TokenExpired,
+    TokenInvalid,
+    TokenMissing,
+    TokenRevoked,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from api.edge.request_id import current_request_id
 from db.errors import StoreUnavailable
 
@@ -17,209 +53,62 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 BEARER_CHALLENGE = 'Bearer error="invalid_token"'
-
-
-class ApiError(Exception):
-    """An error the client can act on; subclasses set the status and the API.md code."""
-
-    status: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
-    detail: ClassVar[str] = "The request could not be processed."
-    headers: dict[str, str]
-
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
-        super().__init__(detail or self.detail)
-        self.message = detail or self.detail
-        self.headers = headers or {}
-
-    def extra(self) -> dict[str, Any]:
-        """Members added to the problem body beside the standard ones."""
-        return {}
-
-
-class MalformedJson(ApiError):
-    status, code = 400, "malformed_json"
-    detail = "The request body must be a JSON object."
-
-
-class ValidationFailed(ApiError):
-    status, code = 422, "validation_error"
-    detail = "The request body has invalid fields."
-
-    def __init__(self, errors: list[dict[str, str]], detail: str | None = None):
-        super().__init__(detail)
-        self.errors = errors
-
-    def extra(self) -> dict[str, Any]:
-        return {"errors": self.errors}
-
-
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "unsupported_media_type"
-    detail = "Send the body as application/json."
-
-
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload_too_large"
-    detail = "The request body is too large."
-
-
-class RequestTimeout(ApiError):
-    status, code = 408, "request_timeout"
-    detail = "The request was not received in time; send it again."
-
-
-class InvalidCredentials(ApiError):
-    status, code = 401, "invalid_credentials"
-    detail = "The email or password is incorrect."
-
-
-class TokenError(ApiError):
-    """A 401 caused by a token: carries the RFC 6750 challenge."""
-
-    status, code = 401, "token_invalid"
-    detail = "The token is invalid."
-    challenge: ClassVar[str] = BEARER_CHALLENGE
-
-    def __init__(self, detail: str | None = None):
-        super().__init__(detail, headers={"WWW-Authenticate": self.challenge})
-
-
-class TokenMissing(TokenError):
-    code, detail, challenge = "token_missing", "A bearer token is required.", "Bearer"
-
-
-class TokenInvalid(TokenError):
-    pass
-
-
-class TokenExpired(TokenError):
-    code, detail = "token_expired", "The token has expired."
-
-
-class TokenRevoked(TokenError):
-    code, detail = "token_revoked", "The token has been revoked."
-
-
-class RefreshTokenReused(TokenError):
-    code = "refresh_token_reused"
-    detail = "This refresh token was already used; the session has been revoked."
-
-
-class FreshTokenRequired(TokenError):
-    code = "fresh_token_required"
-    detail = "This action needs a token from a password login; log in again."
-
-
-class AccountDisabled(ApiError):
-    status, code = 403, "account_disabled"
-    detail = "This account has been disabled."
-
-
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
-    detail = "You do not have permission to do this."
-
-
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-    detail = "The resource was not found."
-
-
-class MethodNotAllowed(ApiError):
-    status, code = 405, "method_not_allowed"
-    detail = "The method is not allowed for this resource."
-
-
-class EmailTaken(ApiError):
-    status, code = 409, "email_taken"
-    detail = "An account with this email already exists."
-
-
-class LastAdmin(ApiError):
-    status, code = 409, "last_admin"
-    detail = "The change would leave no active administrator."
-
-
-class RateLimited(ApiError):
-    status, code = 429, "rate_limited"
-    detail = "Too many requests; retry later."
-
-
-class ServiceUnavailable(ApiError):
-    status, code = 503, "service_unavailable"
-    detail = "A backing service is unavailable; retry later."
-    # Seconds a client should wait: long enough for a restarted Postgres or Redis.
-    retry_after = "5"
-
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None):
-        super().__init__(detail, headers={"Retry-After": self.retry_after, **(headers or {})})
-
-
-class HashingBusy(ServiceUnavailable):
-    """More password checks wait than the hashing threads can serve soon: refused at once."""
-
-    detail = "Too many password checks are waiting; retry shortly."
-    retry_after = "2"
-
-
-class InternalError(ApiError):
-    status, code = 500, "internal_error"
-    detail = "An unexpected error occurred."
-
-
-class MfaRequired(ApiError):
-    """A second factor is needed: after a correct password (with the login's `mfa_token`),
-    or on a route whose token lacks one."""
-
-    status, code = 401, "mfa_required"
-    detail = "A second factor is required."
-
-    def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        mfa_token: str | None = None,
-        methods: tuple[str, ...] = (),
-    ) -> None:
-        # A token without a second factor is a token problem (RFC 6750's challenge); the
-        # answer to a correct password is not.
-        headers = {} if mfa_token is not None else {"WWW-Authenticate": BEARER_CHALLENGE}
-        super().__init__(detail, headers=headers)
-        self.mfa_token = mfa_token
-        self.methods = methods
-
-    def extra(self) -> dict[str, Any]:
-        if self.mfa_token is None:
-            return {}
-        return {"mfa_token": self.mfa_token, "methods": list(self.methods)}
-
-
-class MfaInvalid(ApiError):
-    status, code = 401, "mfa_invalid"
-    detail = "The code or mfa_token is wrong, used or expired."
-
-
-class MfaEnrollmentRequired(ApiError):
-    status, code = 403, "mfa_enrollment_required"
-    detail = "Your role needs a second factor: enrol one with POST /me/mfa/totp."
-
-
-class MfaAlreadyEnrolled(ApiError):
-    status, code = 409, "mfa_already_enrolled"
-    detail = "A second factor is already enrolled; turn it off first (DELETE /me/mfa/totp)."
-
-
-class MfaKeyMissing(ServiceUnavailable):
-    """Production without MFA_ENCRYPTION_KEY: secrets could not be stored encrypted."""
-
-    detail = (
-        "Two-factor enrolment is unavailable: the server has no MFA_ENCRYPTION_KEY; "
-        "an operator must set one."
-    )
-
-
-_HTTP_ERRORS: dict[int, type[ApiError]] = {
+INVALID_TOKEN = {"WWW-Authenticate": BEARER_CHALLENGE}
+# Seconds a client should wait: long enough for a restarted Postgres or Redis.
+RETRY_LATER = {"Retry-After": "5"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """How one domain error is answered: its status, API.md code and fixed headers."""
+
+    status: int
+    code: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# Every domain error's answer, in one place; a subclass without a row is answered as
+# its nearest listed ancestor.
+PROBLEMS: dict[type[DomainError], Problem] = {
+    DomainError: Problem(400, "bad_request"),
+    MalformedJson: Problem(400, "malformed_json"),
+    ValidationFailed: Problem(422, "validation_error"),
+    UnsupportedMediaType: Problem(415, "unsupported_media_type"),
+    PayloadTooLarge: Problem(413, "payload_too_large"),
+    RequestTimeout: Problem(408, "request_timeout"),
+    InvalidCredentials: Problem(401, "invalid_credentials"),
+    # Token errors carry RFC 6750's challenge; a missing token gets the bare one.
+    TokenError: Problem(401, "token_invalid", INVALID_TOKEN),
+    TokenMissing: Problem(401, "token_missing", {"WWW-Authenticate": "Bearer"}),
+    TokenInvalid: Problem(401, "token_invalid", INVALID_TOKEN),
+    TokenExpired: Problem(401, "token_expired", INVALID_TOKEN),
+    TokenRevoked: Problem(401, "token_revoked", INVALID_TOKEN),
+    RefreshTokenReused: Problem(401, "refresh_token_reused", INVALID_TOKEN),
+    FreshTokenRequired: Problem(401, "fresh_token_required", INVALID_TOKEN),
+    AccountDisabled: Problem(403, "account_disabled"),
+    Forbidden: Problem(403, "forbidden"),
+    NotFound: Problem(404, "not_found"),
+    MethodNotAllowed: Problem(405, "method_not_allowed"),
+    EmailTaken: Problem(409, "email_taken"),
+    LastAdmin: Problem(409, "last_admin"),
+    RateLimited: Problem(429, "rate_limited"),
+    ServiceUnavailable: Problem(503, "service_unavailable", RETRY_LATER),
+    HashingBusy: Problem(503, "service_unavailable", {"Retry-After": "2"}),
+    InternalError: Problem(500, "internal_error"),
+    # A token without a second factor is a token problem (RFC 6750's challenge); the
+    # answer to a correct password is not (see _headers).
+    MfaRequired: Problem(401, "mfa_required", INVALID_TOKEN),
+    MfaInvalid: Problem(401, "mfa_invalid"),
+    MfaEnrollmentRequired: Problem(403, "mfa_enrollment_required"),
+    MfaAlreadyEnrolled: Problem(409, "mfa_already_enrolled"),
+    MfaKeyMissing: Problem(503, "service_unavailable", RETRY_LATER),
+    NotReady: Problem(503, "service_unavailable", RETRY_LATER),
+    EmailUnverified: Problem(403, "email_unverified"),
+    LinkInvalid: Problem(400, "link_invalid"),
+}
+
+
+_HTTP_ERRORS: dict[int, type[DomainError]] = {
     400: MalformedJson,
     404: NotFound,
     405: MethodNotAllowed,
@@ -228,13 +117,35 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
-def problem_body(error: ApiError, request_id: str | None = None) -> bytes:
+def problem_of(error: DomainError) -> Problem:
+    """The row of PROBLEMS that answers `error`."""
+    for cls in type(error).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    raise LookupError(type(error).__name__)  # unreachable: DomainError has a row
+
+
+def _headers(error: DomainError, row: Problem) -> dict[str, str]:
+    if isinstance(error, MfaRequired) and not error.token_lacks_factor:
+        return {}
+    if isinstance(error, RateLimited):
+        return {
+            "Retry-After": str(error.retry_after),
+            "RateLimit-Limit": str(error.limit),
+            "RateLimit-Remaining": str(max(error.remaining, 0)),
+            "RateLimit-Reset": str(error.retry_after),
+        }
+    return dict(row.headers)
+
+
+def problem_body(error: DomainError, request_id: str | None = None) -> bytes:
     """The RFC 9457 JSON document describing `error` (with the request's id, when known)."""
+    row = problem_of(error)
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(error.status).phrase,
-        "status": error.status,
-        "code": error.code,
+        "title": HTTPStatus(row.status).phrase,
+        "status": row.status,
+        "code": row.code,
         "detail": error.message,
         **error.extra(),
     }
@@ -244,14 +155,15 @@ def problem_body(error: ApiError, request_id: str | None = None) -> bytes:
 
 
 def problem_parts(
-    error: ApiError, request_id: str | None = None
+    error: DomainError, request_id: str | None = None
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and body of `error`'s problem response, for any way of sending it."""
-    headers = [("Content-Type", PROBLEM_JSON), *error.headers.items()]
-    return error.status, headers, problem_body(error, request_id)
+    row = problem_of(error)
+    headers = [("Content-Type", PROBLEM_JSON), *_headers(error, row).items()]
+    return row.status, headers, problem_body(error, request_id)
 
 
-def problem(error: ApiError) -> Response:
+def problem(error: DomainError) -> Response:
     """Render `error` as an application/problem+json Flask response, naming the request."""
     status, headers, body = problem_parts(error, current_request_id())
     return Response(body, status=status, headers=headers)
@@ -281,33 +193,9 @@ def _unexpected(exc: Exception) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     """Turn every exception raised while serving into problem+json."""
-    app.register_error_handler(ApiError, problem)
+    app.register_error_handler(DomainError, problem)
     app.register_error_handler(
         StoreUnavailable, lambda failure: problem(from_store_failure(failure))
     )
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _unexpected)
-
-
-class NotReady(ServiceUnavailable):
-    """Readiness failed; the body says which backing service did not answer."""
-
-    def __init__(self, checks: dict[str, str]) -> None:
-        failed = ", ".join(
-            f"{name} {state}" for name, state in sorted(checks.items()) if state != "ok"
-        )
-        super().__init__(f"Not ready: {failed}.")
-        self.checks = checks
-
-    def extra(self) -> dict[str, Any]:
-        return {"checks": self.checks}
-
-
-class EmailUnverified(ApiError):
-    status, code = 403, "email_unverified"
-    detail = "Verify your email address first: follow the link in the message sent to it."
-
-
-class LinkInvalid(ApiError):
-    status, code = 400, "link_invalid"
-    detail = "The link is invalid, used, expired or superseded; ask for a new one."

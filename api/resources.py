@@ -30,6 +30,7 @@ from api.security.device_tokens import DeviceTokens
 from api.security.keys import KeySet
 from api.security.passwords import Passwords
 from api.security.rate_limits import RateLimits
+from api.security.tokens import TokenIssuer
 from api.security.verifier import TokenVerifier
 from db.engine import Database, create_engine
 from db.mfa_store import SecondFactorStore
@@ -139,9 +140,10 @@ def open_resources(
         client_name=settings.db_application_name,
         cluster=settings.redis_cluster,
     )
+    trail = AuditTrail(keys.secret_material(), clock)
     database = (
         Database.on_connection(bind) if bind is not None else build_database(engine, settings)
-    )
+    ).reporting_to(trail.logged)
     passwords = build_passwords(
         settings,
         client_key=functools.partial(_hashing_client, settings.ipv6_rate_limit_prefix),
@@ -149,16 +151,17 @@ def open_resources(
     revocations = RevocationStore(redis, settings.redis_key_prefix)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
-    trail = AuditTrail(keys.secret_material(), clock)
     second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
     signal = OutboxSignal()
     mail = AccountMail(settings, signal, clock)
+    issuer = TokenIssuer(settings, keys)
     auth = AuthService(
         database,
         passwords,
         limits,
         DeviceTokens(keys.secret_material(), settings.device_token_ttl),
-        Rotation(ending, trail, settings, clock),
+        Rotation(ending, trail, issuer, settings, clock),
+        issuer,
         trail,
         settings,
         clock,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from flask import Response, request
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from api.errors import MalformedJson, NotFound, UnsupportedMediaType, ValidationFailed
+from api.domain.errors import MalformedJson, NotFound, UnsupportedMediaType, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 

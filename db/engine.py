@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from db.audit import AuditEventWriter
+from db.audit import AuditEventWriter, NewEvent
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.mfa import MfaReader
 from db.sessions import SessionOpener
-from db.unit_of_work import UnitOfWork
+from db.unit_of_work import Committed, UnitOfWork, unreported
 from db.users import UserReader
 
 ASYNCPG_STATEMENT_CACHE_SIZE = 100
@@ -87,11 +87,17 @@ class Statements:
     """Single statements with no transaction around them (no BEGIN, no COMMIT or ROLLBACK):
     reads, and writes that are atomic on their own."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, committed: Committed) -> None:
         self.users = UserReader(connection)
         self.sessions = SessionOpener(connection)
         self.audit = AuditEventWriter(connection)
         self.mfa = MfaReader(connection)
+        self._committed = committed
+
+    async def record(self, event: NewEvent) -> None:
+        """Write an audit event on its own, then report it."""
+        await self.audit.add(event)
+        self._committed(event)
 
 
 class Database:
@@ -101,9 +107,15 @@ class Database:
         self,
         sessions: async_sessionmaker[AsyncSession],
         connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+        committed: Committed | None = None,
     ) -> None:
         self._sessions = sessions
         self._connect = connect
+        self._committed = committed or unreported
+
+    def reporting_to(self, committed: Committed) -> Database:
+        """This database, telling `committed` the audit events each transaction wrote."""
+        return Database(self._sessions, self._connect, committed)
 
     @classmethod
     def on_engine(cls, engine: AsyncEngine, *, pooled_transactions: bool = False) -> Database:
@@ -130,7 +142,7 @@ class Database:
 
     def unit_of_work(self) -> UnitOfWork:
         """A transaction with the repositories, for one service call."""
-        return UnitOfWork(self._sessions)
+        return UnitOfWork(self._sessions, self._committed)
 
     @asynccontextmanager
     async def statements(self) -> AsyncIterator[Statements]:
@@ -141,7 +153,7 @@ class Database:
         """
         try:
             async with self._connect() as connection:
-                yield Statements(connection)
+                yield Statements(connection, self._committed)
         except POSTGRES_UNAVAILABLE:
             raise StoreUnavailable("postgres") from None
         except sa_exc.DBAPIError as error:

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Literal
 
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage
@@ -156,23 +157,23 @@ class RateLimitStore:
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Count one request; the verdict says whether it was within the limit."""
-        try:
-            allowed = await self._shared.hit(item, *identifiers)
-            return await self._verdict(self._shared, allowed, item, identifiers)
-        except StorageError:
-            self._warn()
-            allowed = await self._local.hit(item, *identifiers)
-            return await self._verdict(self._local, allowed, item, identifiers)
+        return await self._ask("hit", item, identifiers)
 
     async def test(self, item: RateLimitItem, *identifiers: str) -> Verdict:
         """Whether one more request would be within the limit, without counting it."""
+        return await self._ask("test", item, identifiers)
+
+    async def _ask(
+        self, question: Literal["hit", "test"], item: RateLimitItem, identifiers: tuple[str, ...]
+    ) -> Verdict:
+        # Redis down: this worker's own counters answer, so a limit holds per worker.
         try:
-            allowed = await self._shared.test(item, *identifiers)
-            return await self._verdict(self._shared, allowed, item, identifiers)
+            allowed = await getattr(self._shared, question)(item, *identifiers)
+            return await self._verdict(self._shared, bool(allowed), item, identifiers)
         except StorageError:
             self._warn()
-            allowed = await self._local.test(item, *identifiers)
-            return await self._verdict(self._local, allowed, item, identifiers)
+            allowed = await getattr(self._local, question)(item, *identifiers)
+            return await self._verdict(self._local, bool(allowed), item, identifiers)
 
     async def reserve(self, item: RateLimitItem, *identifiers: str) -> Reservation:
         """Take one of the limit's attempts atomically; the verdict says whether one was free."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.audit import AuditEventRepository
+from db.audit import AuditEventRepository, NewEvent
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.locks import AdvisoryLocks
 from db.message_tokens import MessageTokenRepository
@@ -16,6 +16,17 @@ from db.mfa import MfaRepository
 from db.outbox import OutboxRepository
 from db.sessions import DeviceSessionRepository
 from db.users import UserRepository
+
+
+class Committed(Protocol):
+    """Told the audit events a transaction wrote, once it committed (their log lines)."""
+
+    def __call__(self, *events: NewEvent) -> None: ...
+
+
+def unreported(*events: NewEvent) -> None:
+    """Tells no one: for a database whose events nobody logs."""
+    del events
 
 
 class UnitOfWork:
@@ -33,8 +44,12 @@ class UnitOfWork:
     message_tokens: MessageTokenRepository
     outbox: OutboxRepository
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], committed: Committed = unreported
+    ) -> None:
         self._factory = factory
+        self._committed = committed
+        self._recorded: list[NewEvent] = []
 
     async def __aenter__(self) -> Self:
         self.session = self._factory()
@@ -63,9 +78,16 @@ class UnitOfWork:
         ):
             raise StoreUnavailable("postgres") from exc
 
+    async def record(self, *events: NewEvent) -> None:
+        """Write audit events in this transaction; they are reported once it commits."""
+        for event in events:
+            await self.audit.add(event)
+        self._recorded.extend(events)
+
     async def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction, then report the events it recorded."""
         await self.session.commit()
+        self._report()
 
     async def release(self) -> None:
         """End the transaction so no connection is held during slow work (password hashing).
@@ -73,3 +95,9 @@ class UnitOfWork:
         Rows already loaded stay usable; the next query starts a new transaction.
         """
         await self.session.commit()
+        self._report()
+
+    def _report(self) -> None:
+        recorded, self._recorded = self._recorded, []
+        if recorded:
+            self._committed(*recorded)

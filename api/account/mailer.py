@@ -27,7 +27,6 @@ from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
 from api.edge.metrics import MAIL_FAILED, MAIL_SENT, OUTBOX_DEPTH
-from db.audit import NewEvent
 from db.errors import StoreUnavailable
 from db.models import OutboxMessage
 from db.unit_of_work import UnitOfWork
@@ -221,19 +220,15 @@ class OutboxSender:
             try:
                 await self._transport.send(self._message(row), row)
             except DeliveryFailed as failure:
-                given_up = await self._failed(uow, row, failure)
+                await self._failed(uow, row, failure)
                 await uow.commit()
-                if given_up is not None:
-                    self._trail.logged(given_up)
                 return Step.FAILED
             await uow.outbox.sent(row, self._clock(), keep_bodies=self._transport.keeps_bodies)
             await uow.commit()
         MAIL_SENT.labels(self._transport.name).inc()
         return Step.DELIVERED
 
-    async def _failed(
-        self, uow: UnitOfWork, row: OutboxMessage, failure: DeliveryFailed
-    ) -> NewEvent | None:
+    async def _failed(self, uow: UnitOfWork, row: OutboxMessage, failure: DeliveryFailed) -> None:
         now = self._clock()
         attempts = row.attempts + 1
         if not failure.permanent and attempts < self._max_attempts:
@@ -244,7 +239,7 @@ class OutboxSender:
             logger.warning(
                 "mail %s attempt %d failed (%s); retrying", row.id, attempts, failure.reason
             )
-            return None
+            return
         await uow.outbox.failed(row, now, failure.reason)
         MAIL_FAILED.labels("gave_up").inc()
         event = self._trail.event(
@@ -252,9 +247,8 @@ class OutboxSender:
             user_id=row.user_id,
             details={"kind": row.kind, "attempts": attempts, "reason": failure.reason},
         )
-        await uow.audit.add(event)
+        await uow.record(event)
         logger.error("mail %s given up after %d attempts (%s)", row.id, attempts, failure.reason)
-        return event
 
     def _message(self, row: OutboxMessage) -> EmailMessage:
         message = EmailMessage()

@@ -13,15 +13,15 @@ from api.account.messages import AccountMail
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.domain.session_ending import SessionEnding
-from api.edge.metrics import REVOCATIONS
-from api.errors import (
+from api.domain.errors import (
     EmailTaken,
     InvalidCredentials,
     LinkInvalid,
     TokenRevoked,
     ValidationFailed,
 )
+from api.domain.session_ending import SessionEnding
+from api.edge.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
@@ -85,9 +85,8 @@ class RecoveryService:
                 user_id=user.id,
                 session_id=claims.session_id,
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         self._mail.queued()
 
     async def verify_email(self, token: str) -> None:
@@ -104,9 +103,8 @@ class RecoveryService:
                 raise LinkInvalid()
             await uow.users.mark_email_verified(user, self._clock())
             event = self._trail.event(EventType.EMAIL_VERIFIED, user_id=user.id)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def forgot_password(self, email: str, ip: str) -> None:
         """Count the request, then look for the account and send it a reset link after the
@@ -145,9 +143,8 @@ class RecoveryService:
                     EventType.PASSWORD_RESET_REQUESTED,
                     details={"account": "none", "email_hash": self._trail.email_hash(normalised)},
                 )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         self._mail.queued()
 
     async def reset_password(self, token: str, new_password: str) -> None:
@@ -187,9 +184,8 @@ class RecoveryService:
             await uow.users.mark_email_verified(user, self._clock())
             await self._ending.everything(uow, str(user.id))
             event = self._trail.event(EventType.PASSWORD_RESET, user_id=user.id)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         REVOCATIONS.labels("password_reset").inc()
 
     async def request_email_change(
@@ -229,9 +225,8 @@ class RecoveryService:
             event = self._trail.event(
                 EventType.EMAIL_CHANGE_REQUESTED, user_id=user.id, session_id=claims.session_id
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         self._mail.queued()
 
     async def confirm_email_change(self, token: str) -> None:
@@ -252,9 +247,8 @@ class RecoveryService:
             except ConflictError:
                 raise EmailTaken() from None
             event = self._trail.event(EventType.EMAIL_CHANGED, user_id=user.id)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def _use(self, uow: UnitOfWork, token: str, purpose: Purpose) -> MessageToken:
         if not well_formed(token):

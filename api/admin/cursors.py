@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from api.admin.schemas import in_utc
-from api.errors import ValidationFailed
+from api.domain.errors import ValidationFailed
 
 # Audit event ids are Postgres bigints, written in ASCII digits by event_cursor.
 _EVENT_ID = re.compile(r"[0-9]{1,19}")

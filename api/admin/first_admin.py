@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from api.auth.schemas import RegisterRequest
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
-from api.errors import ValidationFailed
+from api.domain.errors import ValidationFailed
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, normalise_email
@@ -76,9 +76,8 @@ class FirstAdmin:
                     "via": "create-admin",
                 },
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return Outcome.PROMOTED
 
     async def create(self, email: str, password: str) -> Outcome:
@@ -110,7 +109,6 @@ class FirstAdmin:
             event = self._trail.event(
                 EventType.ADMIN_USER_CREATED, user_id=user.id, details={"via": "create-admin"}
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return Outcome.CREATED

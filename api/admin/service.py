@@ -11,8 +11,8 @@ from typing import Generic, TypeVar
 
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
+from api.domain.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.domain.session_ending import SessionEnding
-from api.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.permissions import ADMIN
 from db.audit import EventFilter
@@ -116,7 +116,6 @@ class AdminService:
             disabled = change.disabled if change.disabled is not None else user.disabled
             after = {"role": role, "disabled": disabled}
             changed = after != before
-            event = None
             if changed:
                 await uow.users.update_access(user, role=role, disabled=disabled)
                 await self._ending.everything(uow, user_id)
@@ -125,13 +124,14 @@ class AdminService:
                     await self._revocations.clear_disabled(
                         user_id, time.time(), self._settings.refresh_token_ttl
                     )
-                event = self._trail.event(
-                    EventType.ADMIN_USER_UPDATED,
-                    user_id=user.id,
-                    actor_id=actor.user_id,
-                    details={"before": before, "after": after},
+                await uow.record(
+                    self._trail.event(
+                        EventType.ADMIN_USER_UPDATED,
+                        user_id=user.id,
+                        actor_id=actor.user_id,
+                        details={"before": before, "after": after},
+                    )
                 )
-                await uow.audit.add(event)
                 await uow.commit()
         if disabled:
             # After the commit (a failed one must not lock the user out), before the answer;
@@ -139,8 +139,6 @@ class AdminService:
             await self._revocations.mark_disabled(
                 user_id, self._settings.refresh_token_ttl + _MARK_MARGIN
             )
-        if event is not None:
-            self._trail.logged(event)
         return user
 
     async def sign_out(self, actor: AccessClaims, target: uuid.UUID) -> None:
@@ -164,9 +162,8 @@ class AdminService:
             event = self._trail.event(
                 EventType.ADMIN_SESSIONS_REVOKED, user_id=target, actor_id=actor.user_id
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def events(
         self, where: EventFilter, after: tuple[datetime, int] | None, limit: int

@@ -36,9 +36,8 @@ class DeviceSessionService:
         )
         async with self._database.unit_of_work() as uow:
             await self._ending.current(uow, claims)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def logout_all(self, claims: AccessClaims) -> None:
         """Revoke every session of the user, on every device, at once."""
@@ -47,9 +46,8 @@ class DeviceSessionService:
         )
         async with self._database.unit_of_work() as uow:
             await self._ending.everything(uow, claims.user_id)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         REVOCATIONS.labels("logout_all").inc()
 
     async def revoke(self, claims: AccessClaims, session_id: uuid.UUID) -> None:
@@ -67,6 +65,5 @@ class DeviceSessionService:
                 session_id=session_id,
                 details={"by_session": claims.session_id},
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
+from api.domain.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
 from api.domain.session_ending import SessionEnding
-from api.errors import AccountDisabled, RefreshTokenReused, TokenRevoked
 from api.security.claims import RefreshClaims
-from api.security.tokens import IssuedTokens, issue_tokens
+from api.security.tokens import IssuedTokens, TokenIssuer
 from db.models import DeviceSession
 from db.unit_of_work import UnitOfWork
 
@@ -27,9 +27,15 @@ class Rotation:
     """The refresh rules, built once with the session-ending rules they fall back on."""
 
     def __init__(
-        self, ending: SessionEnding, trail: AuditTrail, settings: Settings, clock: Clock
+        self,
+        ending: SessionEnding,
+        trail: AuditTrail,
+        issuer: TokenIssuer,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
         self._ending = ending
+        self._issuer = issuer
         self._trail = trail
         self._settings = settings
         self._grace = timedelta(seconds=settings.refresh_reuse_grace)
@@ -86,9 +92,8 @@ class Rotation:
                 session_id=session_id,
                 details={"within_grace": True},
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-            self._trail.logged(event)
             return self._pair(
                 user_id,
                 user.role,
@@ -99,9 +104,8 @@ class Rotation:
             )
         await self._ending.reused(uow, claims, session)
         event = self._trail.event(EventType.REFRESH_REUSED, user_id=user_id, session_id=session_id)
-        await uow.audit.add(event)
+        await uow.record(event)
         await uow.commit()
-        self._trail.logged(event)
         raise RefreshTokenReused()
 
     def _pair(
@@ -113,12 +117,11 @@ class Rotation:
         refresh_expires_at: datetime | None,
         presented: RefreshClaims,
     ) -> IssuedTokens:
-        return issue_tokens(
+        return self._issuer.issue(
             user_id=user_id,
             role=role,
             session_id=session_id,
             fresh=False,
-            settings=self._settings,
             refresh_jti=refresh_jti,
             refresh_expires_at=refresh_expires_at,
             remember=presented.remember,

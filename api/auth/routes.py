@@ -27,11 +27,11 @@ from api.auth.verify_lane import METHODS as VERIFY_METHODS
 from api.auth.verify_lane import PATH as VERIFY_PATH
 from api.auth.verify_lane import RULES as VERIFY_RULES
 from api.auth.verify_lane import VerifyLane
+from api.domain.errors import TokenMissing
 from api.edge.cors import for_gateways
 from api.edge.lanes import answer_on_loop
 from api.edge.metrics import login_outcome
 from api.edge.request_context import request_origin
-from api.errors import TokenMissing
 from api.openapi import REFRESH_SECURITY, STORE_ERRORS, TOKEN_ERRORS, documented
 from api.resources import resources, services
 from api.schemas import no_content, parse_body, path_id, respond

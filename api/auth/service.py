@@ -13,7 +13,7 @@ from api.auth.rotation import Rotation
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.errors import (
+from api.domain.errors import (
     AccountDisabled,
     EmailTaken,
     EmailUnverified,
@@ -25,7 +25,7 @@ from api.security.claims import RefreshClaims
 from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
 from api.security.rate_limits import RateLimits
-from api.security.tokens import PASSWORD_ONLY, IssuedTokens, issue_tokens
+from api.security.tokens import PASSWORD_ONLY, IssuedTokens, TokenIssuer
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
@@ -63,6 +63,7 @@ class AuthService:
         limits: RateLimits,
         device_tokens: DeviceTokens,
         rotation: Rotation,
+        issuer: TokenIssuer,
         trail: AuditTrail,
         settings: Settings,
         clock: Clock,
@@ -75,6 +76,7 @@ class AuthService:
         self._limits = limits
         self._device_tokens = device_tokens
         self._rotation = rotation
+        self._issuer = issuer
         self._trail = trail
         self._settings = settings
         self._clock = clock
@@ -126,10 +128,8 @@ class AuthService:
             await self._mail.verification(uow, user)
             event = self._trail.event(EventType.USER_REGISTERED, user_id=user.id)
             sent = self._trail.event(EventType.EMAIL_VERIFICATION_SENT, user_id=user.id)
-            await uow.audit.add(event)
-            await uow.audit.add(sent)
+            await uow.record(event, sent)
             await uow.commit()
-        self._trail.logged(event, sent)
         self._mail.queued()
         return user
 
@@ -268,12 +268,11 @@ class AuthService:
         """Open a session with tokens for `role` and `amr`, if the user still is as read
         (`version`, not disabled, not deleted); None if a change to the account came first."""
         session_id = uuid.uuid4()
-        tokens = issue_tokens(
+        tokens = self._issuer.issue(
             user_id=user_id,
             role=role,
             session_id=session_id,
             fresh=True,
-            settings=self._settings,
             issued_at=issued_at,
             remember=remember,
             amr=amr,
@@ -366,8 +365,7 @@ class AuthService:
             details["email_hash"] = self._trail.email_hash(unknown_email)
         event = self._trail.event(EventType.LOGIN_FAILED, user_id=user_id, details=details)
         async with self._database.statements() as statements:
-            await statements.audit.add(event)
-        self._trail.logged(event)
+            await statements.record(event)
 
     async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
         password_hash = await self._passwords.hash(password)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from api.domain.errors import DomainError, TokenError
 from api.edge.lanes import Reply, Taken, encode_headers, problem_reply
-from api.errors import ApiError, TokenError, from_store_failure
+from api.errors import from_store_failure
 from api.security.transport import bearer_token
 from db.errors import StoreUnavailable
 
@@ -69,6 +70,6 @@ class VerifyLane:
             claims = await self._runtime.resources.verifier.authenticate(token)
         except StoreUnavailable as failure:
             return problem_reply(from_store_failure(failure))
-        except ApiError as error:
+        except DomainError as error:
             return problem_reply(error)
         return 204, encode_headers(claims.identity_headers()), b""

@@ -21,6 +21,7 @@ from api.domain.clock import Clock
 from api.edge.request_context import current_origin
 from db.audit import NewEvent
 
+# The name operators filter the trail by, kept from before the layout moved this module.
 logger = logging.getLogger("api.audit")
 
 # The label that derives the address-hashing key from JWT_SECRET_KEY: the signing key

@@ -14,8 +14,8 @@ import uuid
 from datetime import datetime
 
 from api.domain.clock import Clock
+from api.domain.errors import NotFound
 from api.edge.metrics import REVOCATIONS
-from api.errors import NotFound
 from api.security.claims import AccessClaims, RefreshClaims
 from db.models import DeviceSession
 from db.revocation_store import RevocationStore

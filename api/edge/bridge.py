@@ -25,6 +25,7 @@ from a2wsgi.wsgi import build_environ
 from flask import Flask
 
 from api import create_app
+from api.domain.errors import PayloadTooLarge
 from api.edge.access_log import AccessLog
 from api.edge.cors import Cors, CorsPreflightLane, gateway_paths
 from api.edge.environ_keys import BODY_REFUSED, REQUEST_ID, ROUTE, UNMATCHED
@@ -33,7 +34,6 @@ from api.edge.lanes import Lane, Taken, registered_lanes
 from api.edge.metrics import observe_request, worker_exited
 from api.edge.request_body import Body, ClientGone, drain, read_body
 from api.edge.request_id import assign_request_id, with_request_id
-from api.errors import PayloadTooLarge
 from api.runtime import Runtime, StartupRefused
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from flask import Blueprint
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 
+from api.domain.errors import DomainError
 from api.edge.request_id import current_request_id
-from api.errors import ApiError, problem_parts
+from api.errors import problem_parts
 
 if TYPE_CHECKING:
     # A type only: the runtime is handed in when the bridge builds its lanes.
@@ -46,7 +47,7 @@ def encode_headers(headers: list[tuple[str, str]]) -> Headers:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
-def problem_reply(error: ApiError) -> Reply:
+def problem_reply(error: DomainError) -> Reply:
     """`error` as a lane's answer: the same problem+json Flask would send."""
     status, headers, body = problem_parts(error, current_request_id())
     return status, encode_headers(headers), body

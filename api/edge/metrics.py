@@ -26,7 +26,8 @@ from prometheus_client import (
     values,
 )
 
-from api.errors import AccountDisabled, ApiError, TokenError
+from api.domain.errors import AccountDisabled, DomainError, TokenError
+from api.errors import problem_of
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ TOKEN_FAILURE_CODES = frozenset(
         "token_expired",
         "token_revoked",
         "fresh_token_required",
-        AccountDisabled.code,
+        "account_disabled",
     }
 )
 
@@ -105,8 +106,8 @@ def login_outcome() -> Iterator[None]:
     """Count the login in the block by outcome: success, or the error code it ended with."""
     try:
         yield
-    except ApiError as error:
-        LOGINS.labels(error.code).inc()
+    except DomainError as error:
+        LOGINS.labels(problem_of(error).code).inc()
         raise
     LOGINS.labels("success").inc()
 
@@ -116,8 +117,8 @@ def second_factor_outcome(action: str) -> Iterator[None]:
     """Count the second-factor request in the block by outcome (`action`: a fixed name)."""
     try:
         yield
-    except ApiError as error:
-        SECOND_FACTOR.labels(action, error.code).inc()
+    except DomainError as error:
+        SECOND_FACTOR.labels(action, problem_of(error).code).inc()
         raise
     SECOND_FACTOR.labels(action, "success").inc()
 
@@ -128,7 +129,8 @@ def token_failures() -> Iterator[None]:
     try:
         yield
     except (TokenError, AccountDisabled) as error:
-        code = error.code if error.code in TOKEN_FAILURE_CODES else "other"
+        code = problem_of(error).code
+        code = code if code in TOKEN_FAILURE_CODES else "other"
         TOKEN_FAILURES.labels(code).inc()
         logger.debug("token refused: %s", code)
         raise

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from api.errors import ApiError, PayloadTooLarge, RequestTimeout
+from api.domain.errors import DomainError, PayloadTooLarge, RequestTimeout
 
 # Enough for a client that sends a large upload whole before it reads the answer
 # (most HTTP libraries) to read its 413; past this the connection is closed.
@@ -34,7 +34,7 @@ class Body:
     """What was read: the content, or the refusal to answer with instead."""
 
     content: bytes = b""
-    refusal: ApiError | None = None
+    refusal: DomainError | None = None
     # Whether the client has sent its last byte; when not, the connection must close.
     ended: bool = True
 

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.admin.first_admin import FirstAdmin, Outcome
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
-from api.errors import ValidationFailed
-from api.maintenance.cli import server_of
-from api.resources import build_database, build_engine, build_passwords
+from api.domain.errors import ValidationFailed
+from api.maintenance.own_loop import run_command
+from api.resources import build_database, build_passwords
 from api.security.keys import KeySet
-from db.errors import StoreUnavailable
 
 
 @click.command("create-admin")
@@ -29,20 +27,13 @@ def create_admin_command(email: str) -> None:
     or promote the existing account, whose password must then be given: an address anyone
     may have registered is not proof of who holds it."""
     settings: Settings = current_app.extensions["runtime"].settings
-    where = server_of(settings.database_url)
     try:
-        # The server's pools live on its workers' loops: this command has its own.
-        outcome = asyncio.run(_create_or_promote(settings, email))
+        outcome = run_command(
+            settings, "create-admin", lambda engine: _create_or_promote(settings, engine, email)
+        )
     except ValidationFailed as error:
         reasons = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
         raise click.ClickException(f"{email} was not made an admin: {reasons}") from None
-    except StoreUnavailable:
-        raise click.ClickException(
-            f"Postgres is unreachable at {where} (DATABASE_URL); nothing was changed."
-        ) from None
-    except DBAPIError as error:
-        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-        raise click.ClickException(f"Postgres at {where} refused: {reason}.") from None
     click.echo(_LINES[outcome].format(email=email))
     if outcome is not Outcome.ALREADY_ADMIN and "admin" in settings.mfa_required_roles:
         click.echo(_SECOND_FACTOR_STEPS.format(email=email))
@@ -75,14 +66,11 @@ def _read_password(*, confirm: bool = True) -> str:
     return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
 
 
-async def _create_or_promote(settings: Settings, email: str) -> Outcome:
-    engine = build_engine(settings, command="create-admin", pool_size=1)
+async def _create_or_promote(settings: Settings, engine: AsyncEngine, email: str) -> Outcome:
     passwords = build_passwords(settings, workers=1, queue_max=1)
+    trail = AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now)
     first_admin = FirstAdmin(
-        build_database(engine, settings),
-        passwords,
-        AuditTrail(KeySet.from_settings(settings).secret_material(), utc_now),
-        settings,
+        build_database(engine, settings).reporting_to(trail.logged), passwords, trail, settings
     )
     try:
         if await first_admin.exists(email):
@@ -90,4 +78,3 @@ async def _create_or_promote(settings: Settings, email: str) -> Outcome:
         return await first_admin.create(email, _read_password())
     finally:
         passwords.close()
-        await engine.dispose()

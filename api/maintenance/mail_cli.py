@@ -11,11 +11,10 @@ from flask.cli import with_appcontext
 from api.account.mailer import POLL_SECONDS, OutboxSender, Step, transport_for
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
-from api.maintenance.cli import server_of
+from api.maintenance.own_loop import run_command
+from api.resources import build_database
 from api.runtime import Runtime
-from db.engine import create_engine, create_session_factory
-from db.errors import StoreUnavailable
-from db.unit_of_work import UnitOfWork
+from db.engine import Database
 
 
 @click.command("send-mail")
@@ -31,13 +30,15 @@ def send_mail_command(watch: bool) -> None:
     Under the same advisory lock as the server's workers: one sender at a time.
     """
     runtime: Runtime = current_app.extensions["runtime"]
+    settings = runtime.settings
     try:
-        counts = asyncio.run(_deliver(runtime, watch))
-    except StoreUnavailable:
-        where = server_of(runtime.settings.database_url)
-        raise click.ClickException(
-            f"Postgres is unreachable at {where} (DATABASE_URL); nothing was sent."
-        ) from None
+        counts = run_command(
+            settings,
+            "mail",
+            lambda engine: _deliver(runtime, build_database(engine, settings), watch),
+            unchanged="nothing was sent",
+            refused="refused the delivery",
+        )
     except KeyboardInterrupt:
         return
     if counts[Step.ELSEWHERE]:
@@ -45,28 +46,21 @@ def send_mail_command(watch: bool) -> None:
     click.echo(f"delivered {counts[Step.DELIVERED]}, failed attempts {counts[Step.FAILED]}")
 
 
-async def _deliver(runtime: Runtime, watch: bool) -> dict[Step, int]:
+async def _deliver(runtime: Runtime, database: Database, watch: bool) -> dict[Step, int]:
     settings = runtime.settings
-    engine = create_engine(
-        settings.database_url,
-        pool_size=1,
-        pool_timeout=settings.db_pool_timeout,
-        application_name=f"{settings.db_application_name}-mail",
-        statement_cache_size=settings.database_statement_cache_size,
-    )
-    factory = create_session_factory(engine)
     trail = AuditTrail(runtime.keys.secret_material(), utc_now)
     sender = OutboxSender(
-        lambda: UnitOfWork(factory), transport_for(settings), settings, trail, utc_now
+        database.reporting_to(trail.logged).unit_of_work,
+        transport_for(settings),
+        settings,
+        trail,
+        utc_now,
     )
     total = dict.fromkeys(Step, 0)
-    try:
-        while True:
-            counts = await sender.deliver_due()
-            for step, count in counts.items():
-                total[step] += count
-            if not watch:
-                return total
-            await asyncio.sleep(POLL_SECONDS)
-    finally:
-        await engine.dispose()
+    while True:
+        counts = await sender.deliver_due()
+        for step, count in counts.items():
+            total[step] += count
+        if not watch:
+            return total
+        await asyncio.sleep(POLL_SECONDS)

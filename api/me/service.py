@@ -6,9 +6,9 @@ import uuid
 
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
+from api.domain.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
 from api.domain.session_ending import SessionEnding
 from api.edge.metrics import REVOCATIONS
-from api.errors import InvalidCredentials, LastAdmin, TokenRevoked, ValidationFailed
 from api.security.claims import AccessClaims
 from api.security.passwords import Passwords, password_problems
 from api.security.permissions import ADMIN
@@ -70,9 +70,8 @@ class AccountService:
             event = self._trail.event(
                 EventType.PASSWORD_CHANGED, user_id=claims.user_id, session_id=claims.session_id
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         REVOCATIONS.labels("other_sessions").inc()
 
     async def delete(self, claims: AccessClaims, password: str) -> None:
@@ -97,9 +96,8 @@ class AccountService:
             event = self._trail.event(
                 EventType.ACCOUNT_DELETED, user_id=claims.user_id, session_id=claims.session_id
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         REVOCATIONS.labels("account_deleted").inc()
 
     async def _check_password(self, uow: UnitOfWork, claims: AccessClaims, password: str) -> User:

@@ -10,7 +10,7 @@ import logging
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from api.config.settings import Settings
-from api.errors import MfaKeyMissing
+from api.domain.errors import MfaKeyMissing
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
-from api.domain.session_ending import SessionEnding
-from api.errors import (
+from api.domain.errors import (
     Forbidden,
     MfaAlreadyEnrolled,
     MfaInvalid,
@@ -31,6 +30,7 @@ from api.errors import (
     NotFound,
     TokenRevoked,
 )
+from api.domain.session_ending import SessionEnding
 from api.mfa import codes
 from api.mfa.secrets import SecretBox
 from api.security.claims import AccessClaims
@@ -187,9 +187,8 @@ class MfaService:
                 user_id, [codes.recovery_code_hash(c) for c in recovery], self._clock()
             )
             event = self._event(EventType.MFA_ENROLLED, claims, {"method": "totp"})
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return recovery
 
     async def disable(self, claims: AccessClaims, proof: Proof) -> None:
@@ -207,9 +206,8 @@ class MfaService:
             amr = await self._checked(uow, user_id, account, proof, secret)
             await uow.mfa.remove(user_id)
             event = self._event(EventType.MFA_DISABLED, claims, {"proof": amr[-1]})
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def replace_recovery_codes(self, claims: AccessClaims, code: str) -> list[str]:
         """A new set of recovery codes (proven with a current code); the old set stops working.
@@ -229,9 +227,8 @@ class MfaService:
                 user_id, [codes.recovery_code_hash(c) for c in recovery], self._clock()
             )
             event = self._event(EventType.MFA_RECOVERY_CODES_REPLACED, claims)
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
         return recovery
 
     async def verify(self, mfa_token: str, proof: Proof, user_agent: str | None) -> Login:
@@ -259,7 +256,7 @@ class MfaService:
             # Single use: of concurrent verifications that each had a good code, one wins.
             if not await self._store.take_challenge(token_hash):
                 raise MfaInvalid()
-            events = await self._spent(uow, user_id, amr)
+            await self._spent(uow, user_id, amr)
             await uow.commit()
         login = await self._open_session(
             user_id,
@@ -269,7 +266,6 @@ class MfaService:
             issued_at=issued_at,
             amr=amr,
         )
-        self._trail.logged(*events)
         return login
 
     async def reset(self, actor: AccessClaims, target: uuid.UUID) -> None:
@@ -296,9 +292,8 @@ class MfaService:
                 session_id=actor.session_id,
                 details={"had_second_factor": removed},
             )
-            await uow.audit.add(event)
+            await uow.record(event)
             await uow.commit()
-        self._trail.logged(event)
 
     async def _checked(
         self,
@@ -339,13 +334,10 @@ class MfaService:
                 EventType.MFA_FAILED, user_id=user_id, details={"reason": wrong.reason}
             )
             async with self._database.statements() as statements:
-                await statements.audit.add(event)
-            self._trail.logged(event)
+                await statements.record(event)
             raise MfaInvalid() from None
 
-    async def _spent(
-        self, uow: UnitOfWork, user_id: uuid.UUID, amr: tuple[str, ...]
-    ) -> list[NewEvent]:
+    async def _spent(self, uow: UnitOfWork, user_id: uuid.UUID, amr: tuple[str, ...]) -> None:
         method = amr[-1]
         events = [
             self._trail.event(EventType.MFA_SUCCEEDED, user_id=user_id, details={"method": method})
@@ -357,9 +349,7 @@ class MfaService:
                     EventType.MFA_RECOVERY_CODE_USED, user_id=user_id, details={"remaining": left}
                 )
             )
-        for event in events:
-            await uow.audit.add(event)
-        return events
+        await uow.record(*events)
 
     async def _email(self, user_id: uuid.UUID) -> str:
         async with self._database.statements() as statements:

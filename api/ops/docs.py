@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, send_from_directory
 
-from api.errors import NotFound
+from api.domain.errors import NotFound
 from api.openapi import not_in_document
 from api.resources import resources
 from api.security.guards import public

@@ -6,9 +6,9 @@ from typing import Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from api.domain.errors import NotFound, NotReady
 from api.edge.lanes import answer_on_loop
 from api.edge.metrics import exposition
-from api.errors import NotFound, NotReady
 from api.openapi import documented, openapi_document
 from api.ops import jwks as jwks_route
 from api.resources import resources, services

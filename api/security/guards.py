@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, request
 
-from api.errors import Forbidden, MfaEnrollmentRequired, MfaRequired
+from api.domain.errors import Forbidden, MfaEnrollmentRequired, MfaRequired
 from api.resources import resources
 from api.security.claims import AccessClaims
 from api.security.transport import PresentedToken, required_token

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from api.errors import HashingBusy
+from api.domain.errors import HashingBusy
 
 # Weight of the newest hashing time in the running mean: steady, yet follows a change of
 # load on the host within a few dozen checks.

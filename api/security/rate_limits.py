@@ -15,8 +15,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from limits import RateLimitItem, parse
 
 from api.config.settings import Settings
+from api.domain.errors import (
+    DomainError,
+    InternalError,
+    InvalidCredentials,
+    MfaInvalid,
+    RateLimited,
+    ServiceUnavailable,
+)
 from api.edge.metrics import RATE_LIMIT_HITS
-from api.errors import ApiError, InvalidCredentials, MfaInvalid, RateLimited
 from db.emails import normalise_email
 from db.rate_limit_store import RateLimitStore, Reservation, Verdict
 
@@ -187,8 +194,8 @@ class RateLimits:
     async def _kept_on_client_error(self, reservation: Reservation) -> AsyncIterator[None]:
         try:
             yield
-        except ApiError as error:
-            if error.status >= 500:
+        except DomainError as error:
+            if isinstance(error, (ServiceUnavailable, InternalError)):
                 await self._store.release(reservation)
             raise
         # Anything else is the server's failure (an internal error); a cancelled block
@@ -204,10 +211,5 @@ def _raise_if_refused(verdict: Verdict, limit: str) -> None:
         return
     RATE_LIMIT_HITS.labels(limit).inc()
     raise RateLimited(
-        headers={
-            "Retry-After": str(verdict.reset_after),
-            "RateLimit-Limit": str(verdict.limit),
-            "RateLimit-Remaining": str(max(verdict.remaining, 0)),
-            "RateLimit-Reset": str(verdict.reset_after),
-        }
+        retry_after=verdict.reset_after, limit=verdict.limit, remaining=verdict.remaining
     )

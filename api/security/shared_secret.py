@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from api.errors import TokenInvalid, TokenMissing
+from api.domain.errors import TokenInvalid, TokenMissing
 from api.security.transport import bearer_token
 
 

@@ -1,4 +1,4 @@
-"""Issuing tokens: Flask-JWT-Extended's configuration, and the pair a session gets.
+"""Issuing tokens: the pair a session gets, and Flask-JWT-Extended's cookie configuration.
 
 What a presented token is worth is decided by api.security.verifier alone."""
 
@@ -9,8 +9,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import jwt
 from flask import Flask
-from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+from flask_jwt_extended import JWTManager
 
 from api.config.settings import Settings
 from api.security.keys import KeySet
@@ -45,7 +46,7 @@ class IssuedTokens:
 
 
 def configure_tokens(app: Flask, settings: Settings, keys: KeySet) -> None:
-    """Configure Flask-JWT-Extended, which issues tokens and sets cookies, from `settings`,
+    """Configure Flask-JWT-Extended, which sets the cookies, from `settings`,
     signing with the signing key of `keys`."""
     app.config.update(
         JWT_ALGORITHM=keys.algorithm,
@@ -74,86 +75,118 @@ def configure_tokens(app: Flask, settings: Settings, keys: KeySet) -> None:
         JWT_ENCODE_AUDIENCE=settings.jwt_audience,
         JWT_IDENTITY_CLAIM="sub",
     )
-    # One manager per app: it issues tokens and sets cookies; api.security.verifier checks them.
-    manager = JWTManager(app)
-    # Every token names the key that signed it, so verifiers pick it from the JWKS by kid.
-    headers = {"kid": keys.signing.kid}
-    manager.additional_headers_loader(lambda identity: headers)
+    # One manager per app: it sets cookies; TokenIssuer signs, api.security.verifier checks.
+    JWTManager(app)
 
 
-def issue_tokens(
-    *,
-    user_id: uuid.UUID,
-    role: str,
-    session_id: uuid.UUID,
-    fresh: bool,
-    settings: Settings,
-    refresh_jti: uuid.UUID | None = None,
-    refresh_expires_at: datetime | None = None,
-    issued_at: float | None = None,
-    remember: bool = False,
-    amr: tuple[str, ...] = PASSWORD_ONLY,
-) -> IssuedTokens:
-    """A new access token and a refresh token for one session.
+class TokenIssuer:
+    """Signs the pairs sessions get with the signing key of one KeySet; needs no Flask app.
 
-    By default the refresh token starts a new link of the chain (a new jti, the full
-    lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
-    The access token carries the permissions ROLE_PERMISSIONS grants `role`.
-    `issued_at` (default: now) is the moment the facts in the tokens were read: a
-    revocation after it covers them.
-    `remember` marks the refresh token of a cookie login that stays signed in.
-    `amr` (RFC 8176) says how the session's login authenticated; both tokens carry it, so
-    a refresh keeps it.
-    """
-    # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
-    # in the same second just before and just after T.
-    now = time.time() if issued_at is None else issued_at
-    issued = datetime.fromtimestamp(now, UTC)
-    refresh_jti = refresh_jti or uuid.uuid4()
-    refresh_expires_at = refresh_expires_at or issued + timedelta(
-        seconds=settings.refresh_token_ttl
-    )
-    access_jti = str(uuid.uuid4())
-    sid = str(session_id)
-    access_token = create_access_token(
-        identity=str(user_id),
-        fresh=fresh,
-        additional_claims={
+    The claims and headers are those Flask-JWT-Extended writes (its cookies read `csrf`
+    back), so a token does not tell which of the two signed it."""
+
+    def __init__(self, settings: Settings, keys: KeySet) -> None:
+        self._settings = settings
+        self._keys = keys
+        # Every token names the key that signed it, so verifiers pick it from the JWKS by kid.
+        self._headers = {"kid": keys.signing.kid}
+
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: uuid.UUID,
+        fresh: bool,
+        refresh_jti: uuid.UUID | None = None,
+        refresh_expires_at: datetime | None = None,
+        issued_at: float | None = None,
+        remember: bool = False,
+        amr: tuple[str, ...] = PASSWORD_ONLY,
+    ) -> IssuedTokens:
+        """A new access token and a refresh token for one session.
+
+        By default the refresh token starts a new link of the chain (a new jti, the full
+        lifetime); `refresh_jti` and `refresh_expires_at` re-issue the current link instead.
+        The access token carries the permissions ROLE_PERMISSIONS grants `role`.
+        `issued_at` (default: now) is the moment the facts in the tokens were read: a
+        revocation after it covers them.
+        `remember` marks the refresh token of a cookie login that stays signed in.
+        `amr` (RFC 8176) says how the session's login authenticated; both tokens carry it, so
+        a refresh keeps it.
+        """
+        settings = self._settings
+        # Sub-second `iat` lets a "revoked before T" mark tell apart tokens issued
+        # in the same second just before and just after T.
+        now = time.time() if issued_at is None else issued_at
+        issued = datetime.fromtimestamp(now, UTC)
+        refresh_jti = refresh_jti or uuid.uuid4()
+        refresh_expires_at = refresh_expires_at or issued + timedelta(
+            seconds=settings.refresh_token_ttl
+        )
+        access_jti = str(uuid.uuid4())
+        sid = str(session_id)
+        access_token = self._encode(
+            user_id,
+            "access",
+            fresh,
+            {
+                "sid": sid,
+                "role": role,
+                "permissions": permissions_of(settings.role_permissions, role),
+                "amr": list(amr),
+                "jti": access_jti,
+                "iat": now,
+                "nbf": int(now),
+                # Counted from `iat`, not from the moment of encoding.
+                "exp": int(now) + settings.access_token_ttl,
+            },
+        )
+        refresh_claims: dict[str, object] = {
             "sid": sid,
-            "role": role,
-            "permissions": permissions_of(settings.role_permissions, role),
-            "amr": list(amr),
-            "jti": access_jti,
+            "jti": str(refresh_jti),
             "iat": now,
-            "nbf": int(now),
-            # Counted from `iat`, not from the moment of encoding.
-            "exp": int(now) + settings.access_token_ttl,
-        },
-    )
-    refresh_claims: dict[str, object] = {
-        "sid": sid,
-        "jti": str(refresh_jti),
-        "iat": now,
-        "amr": list(amr),
-    }
-    if remember:
-        refresh_claims["remember"] = True
-    refresh_token = create_refresh_token(
-        identity=str(user_id),
-        expires_delta=refresh_expires_at - issued,
-        additional_claims={
-            **refresh_claims,
-            "nbf": int(now),
-            "exp": int(refresh_expires_at.timestamp()),
-        },
-    )
-    return IssuedTokens(
-        access_token=access_token,
-        refresh_token=refresh_token,
-        access_jti=access_jti,
-        refresh_jti=refresh_jti,
-        expires_in=settings.access_token_ttl,
-        refresh_expires_in=max(int((refresh_expires_at - issued).total_seconds()), 0),
-        refresh_expires_at=refresh_expires_at,
-        remember=remember,
-    )
+            "amr": list(amr),
+        }
+        if remember:
+            refresh_claims["remember"] = True
+        refresh_token = self._encode(
+            user_id,
+            "refresh",
+            False,
+            {**refresh_claims, "nbf": int(now), "exp": int(refresh_expires_at.timestamp())},
+        )
+        return IssuedTokens(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_jti=access_jti,
+            refresh_jti=refresh_jti,
+            expires_in=settings.access_token_ttl,
+            refresh_expires_in=max(int((refresh_expires_at - issued).total_seconds()), 0),
+            refresh_expires_at=refresh_expires_at,
+            remember=remember,
+        )
+
+    def _encode(
+        self, user_id: uuid.UUID, token_type: str, fresh: bool, claims: dict[str, object]
+    ) -> str:
+        # Flask-JWT-Extended's claims in its order (csrf: its double-submit cookie value);
+        # `claims` sets the times and the jti.
+        payload: dict[str, object] = {
+            "fresh": fresh,
+            "iat": None,
+            "jti": None,
+            "type": token_type,
+            "sub": str(user_id),
+            "nbf": None,
+            "csrf": str(uuid.uuid4()),
+        }
+        if self._settings.jwt_audience:
+            payload["aud"] = self._settings.jwt_audience
+        if self._settings.jwt_issuer:
+            payload["iss"] = self._settings.jwt_issuer
+        payload["exp"] = None
+        payload.update(claims)
+        return jwt.encode(
+            payload, self._keys.signing_key, self._keys.algorithm, headers=self._headers
+        )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flask import Request
 
-from api.errors import Forbidden, TokenInvalid, TokenMissing
+from api.domain.errors import Forbidden, TokenInvalid, TokenMissing
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 ACCESS_COOKIE = "access_token_cookie"

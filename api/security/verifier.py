@@ -21,15 +21,15 @@ from typing import Any
 import jwt as pyjwt
 
 from api.config.settings import Settings
-from api.edge.metrics import token_failures
-from api.errors import (
+from api.domain.errors import (
     AccountDisabled,
-    ApiError,
+    DomainError,
     FreshTokenRequired,
     TokenExpired,
     TokenInvalid,
     TokenRevoked,
 )
+from api.edge.metrics import token_failures
 from api.security.claims import AccessClaims, RefreshClaims
 from api.security.keys import KeySet
 from api.security.permissions import MAX_PERMISSIONS, PERMISSION_NAME
@@ -118,7 +118,7 @@ class TokenVerifier:
             raise TokenExpired()
         return claims
 
-    async def _refuse_revoked(self, claims: RefreshClaims, *, disabled: type[ApiError]) -> None:
+    async def _refuse_revoked(self, claims: RefreshClaims, *, disabled: type[DomainError]) -> None:
         verdict = await self._revocations.revocation(
             claims.user_id, claims.session_id, claims.jti, claims.issued_at
         )

@@ -15,7 +15,7 @@ from api.admin.first_admin import FirstAdmin
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
-from api.errors import ValidationFailed
+from api.domain.errors import ValidationFailed
 from tests.integration.admin_helpers import admin_token, random_email, role_of
 from tests.integration.conftest import Harness, bearer, start_harness, stop_harness
 

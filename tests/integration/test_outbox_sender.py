@@ -3,7 +3,11 @@ a message up after MAIL_MAX_ATTEMPTS or a permanent refusal (mail.failed), one s
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import text
@@ -11,6 +15,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api.account.mailer import Step, retry_delay
+from api.config.settings import Settings
+from tests.conftest import ROOT
+from tests.e2e.server import settings_env
 from tests.integration.conftest import HarnessFactory, MovableClock
 from tests.integration.mail_helpers import deliver, sender_for, with_empty_outbox
 from tests.smtp_sink import SmtpSink
@@ -127,3 +134,30 @@ async def test_a_second_sender_leaves_the_outbox_to_the_lock_holder(
     finally:
         await engine.dispose()
     assert (await deliver(harness, smtp))[Step.DELIVERED] == 1
+
+
+async def test_send_mail_exits_non_zero_with_one_line_when_postgres_is_unreachable(
+    settings: Settings,
+) -> None:
+    parts = urlsplit(settings.database_url)
+    unreachable = urlunsplit(parts._replace(netloc="postgres@127.0.0.1:1"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flask",
+        "--app",
+        "api",
+        "send-mail",
+        cwd=ROOT,
+        env={**os.environ, **settings_env(settings), "DATABASE_URL": unreachable},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+
+    assert process.returncode != 0
+    assert out == b""
+    assert err.decode().count("\n") == 1, err
+    assert "Postgres is unreachable at 127.0.0.1:1" in err.decode()
+    assert "nothing was sent" in err.decode()
+    print(f"flask send-mail, Postgres unreachable: exit {process.returncode}, {err!r}")

@@ -12,7 +12,8 @@ import pytest
 
 from api.config.settings import Settings
 from api.edge.bridge import AsgiApp
-from api.security.tokens import issue_tokens
+from api.security.keys import KeySet
+from api.security.tokens import TokenIssuer
 from tests.integration.conftest import Harness, start_harness
 from tests.integration.problems import assert_problem
 
@@ -31,14 +32,9 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[AsgiApp, Harness]]:
 
 
 def access_token(asgi: AsgiApp, settings: Settings) -> str:
-    with asgi.flask.app_context():
-        tokens = issue_tokens(
-            user_id=uuid.uuid4(),
-            role="user",
-            session_id=uuid.uuid4(),
-            fresh=True,
-            settings=settings,
-        )
+    tokens = TokenIssuer(settings, KeySet.from_settings(settings)).issue(
+        user_id=uuid.uuid4(), role="user", session_id=uuid.uuid4(), fresh=True
+    )
     return tokens.access_token
 
 

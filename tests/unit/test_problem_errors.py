@@ -6,23 +6,26 @@ import json
 
 import pytest
 
-from api.errors import (
-    ApiError,
+import api.domain.errors
+from api.domain.errors import (
+    DomainError,
     EmailTaken,
+    MfaRequired,
+    RateLimited,
     TokenError,
     TokenExpired,
     TokenInvalid,
     TokenMissing,
     TokenRevoked,
     ValidationFailed,
-    problem,
 )
+from api.errors import PROBLEMS, problem, problem_of
 
 
-def body_of(error: ApiError) -> dict[str, object]:
+def body_of(error: DomainError) -> dict[str, object]:
     response = problem(error)
     assert response.mimetype == "application/problem+json"
-    assert response.status_code == error.status
+    assert response.status_code == problem_of(error).status
     return dict(json.loads(response.get_data()))
 
 
@@ -72,3 +75,24 @@ def test_token_errors_carry_invalid_token_challenge(error: TokenError, code: str
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert json.loads(response.get_data())["code"] == code
+
+
+def test_every_domain_error_has_its_own_row_in_the_one_table() -> None:
+    classes = {
+        cls
+        for cls in vars(api.domain.errors).values()
+        if isinstance(cls, type) and issubclass(cls, DomainError)
+    }
+    assert classes - PROBLEMS.keys() == set()
+
+
+def test_a_refusal_by_a_limit_names_when_to_retry() -> None:
+    response = problem(RateLimited(retry_after=7, limit=5, remaining=-1))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert response.headers["RateLimit-Remaining"] == "0"
+
+
+def test_a_password_answered_with_mfa_required_carries_no_challenge() -> None:
+    assert "WWW-Authenticate" not in problem(MfaRequired(mfa_token="t", methods=("totp",))).headers
+    assert problem(MfaRequired()).headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'

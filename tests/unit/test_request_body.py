@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from api.domain.errors import PayloadTooLarge, RequestTimeout
 from api.edge.request_body import ClientGone, drain, read_body
-from api.errors import PayloadTooLarge, RequestTimeout
 
 Message = dict[str, Any]
 

@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from api.config.settings import Settings
-from api.errors import TokenExpired, TokenInvalid
+from api.domain.errors import TokenExpired, TokenInvalid
 from api.security.keys import KeySet
 from api.security.verifier import TokenVerifier
 from db.revocation_store import RevocationStore
