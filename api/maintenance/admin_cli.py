@@ -6,8 +6,6 @@ import asyncio
 import sys
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
 from api.admin.first_admin import FirstAdmin, Outcome
@@ -15,7 +13,7 @@ from api.config.settings import Settings
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
 from api.errors import ValidationFailed
-from api.maintenance.cli import server_of
+from api.maintenance.cli import command_settings, postgres_failure
 from api.resources import build_database, build_engine, build_passwords
 from api.security.keys import KeySet
 from db.errors import StoreUnavailable
@@ -23,26 +21,19 @@ from db.errors import StoreUnavailable
 
 @click.command("create-admin")
 @click.argument("email")
-@with_appcontext
 def create_admin_command(email: str) -> None:
     """Create EMAIL's account as admin (password from stdin, or prompted on a terminal),
     or promote the existing account, whose password must then be given: an address anyone
     may have registered is not proof of who holds it."""
-    settings: Settings = current_app.extensions["runtime"].settings
-    where = server_of(settings.database_url)
+    settings = command_settings()
     try:
         # The server's pools live on its workers' loops: this command has its own.
         outcome = asyncio.run(_create_or_promote(settings, email))
     except ValidationFailed as error:
         reasons = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
         raise click.ClickException(f"{email} was not made an admin: {reasons}") from None
-    except StoreUnavailable:
-        raise click.ClickException(
-            f"Postgres is unreachable at {where} (DATABASE_URL); nothing was changed."
-        ) from None
-    except DBAPIError as error:
-        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-        raise click.ClickException(f"Postgres at {where} refused: {reason}.") from None
+    except (StoreUnavailable, DBAPIError) as error:
+        raise postgres_failure(error, settings, "nothing was changed") from None
     click.echo(_LINES[outcome].format(email=email))
 
 
