@@ -177,11 +177,17 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 }
 
 
+# The titles this service has always sent: Python 3.13 renamed two of HTTPStatus's phrases
+# (413 "Content Too Large", 422 "Unprocessable Content"), which would change the answers
+# with the interpreter.
+_TITLES = {413: "Request Entity Too Large", 422: "Unprocessable Entity"}
+
+
 def problem_body(error: ApiError, request_id: str | None = None) -> bytes:
     """The RFC 9457 JSON document describing `error` (with the request's id, when known)."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(error.status).phrase,
+        "title": _TITLES.get(error.status) or HTTPStatus(error.status).phrase,
         "status": error.status,
         "code": error.code,
         "detail": error.message,
