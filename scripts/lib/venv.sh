@@ -29,8 +29,10 @@ _venv_setup() {
   if [[ $(cat "$stamp" 2>/dev/null) != "$hash" && ($extras != "" ||
     $(cat "$venv/.installed-dev.sha256" 2>/dev/null) != "$hash") ]]; then
     echo "venv: installing $spec into .venv (the first time takes a minute or two; pip's progress follows)" >&2
-    # pip's own progress (a line per package, bars on a terminal), on stderr like ours.
-    (cd "$root" && "$venv/bin/python" -m pip install --disable-pip-version-check -e "$spec") >&2
+    # pip's own progress (a line per package, bars on a terminal), on stderr like ours;
+    # unbuffered, so a log file shows each line when it happens too.
+    (cd "$root" && PYTHONUNBUFFERED=1 "$venv/bin/python" -m pip install \
+      --disable-pip-version-check -e "$spec") >&2
     echo "$hash" >"$stamp"
   fi
 
