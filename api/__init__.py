@@ -6,23 +6,21 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import click
 from flask import Flask, request
+from flask.cli import NoAppException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.account.routes import bp as account_bp
 from api.admin.routes import bp as admin_bp
 from api.auth.routes import bp as auth_bp
-from api.config.settings import Settings
+from api.config.settings import Settings, SettingsError
 from api.domain.errors import DomainError
 from api.edge.environ_keys import BODY_REFUSED, ROUTE, UNMATCHED
 from api.edge.internals import async_to_sync
 from api.edge.log_format import formatter
 from api.edge.request_context import begin_request, forget_request
 from api.errors import register_error_handlers
-from api.maintenance.admin_cli import create_admin_command
-from api.maintenance.cli import purge_command
-from api.maintenance.mail_cli import send_mail_command
-from api.maintenance.mfa_cli import mfa_command
 from api.me.routes import bp as me_bp
 from api.mfa.routes import bp as mfa_bp
 from api.ops.docs import bp as docs_bp
@@ -44,7 +42,7 @@ class AuthApp(Flask):
 
 def create_app(settings: Settings | None = None) -> AuthApp:
     """Build the app: settings, token rules, blueprints, default-deny guard, error handlers."""
-    settings = settings or Settings.from_env()
+    settings = settings or _settings_from_env()
     _configure_logging(settings.log_level, settings.log_format)
     app = AuthApp(__name__, static_folder=None)
     app.config.update(
@@ -67,11 +65,19 @@ def create_app(settings: Settings | None = None) -> AuthApp:
     app.before_request(begin_request)
     app.before_request(_note_route_and_bound_body)
     app.teardown_request(forget_request)
-    app.cli.add_command(purge_command)
-    app.cli.add_command(create_admin_command)
-    app.cli.add_command(mfa_command)
-    app.cli.add_command(send_mail_command)
     return app
+
+
+def _settings_from_env() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        if click.get_current_context(silent=True) is None:
+            raise
+        # Under the `flask` command, which loads the app even for `--help`: Flask prints
+        # NoAppException as one line and still lists the commands (plugins, which read
+        # the settings themselves when run).
+        raise NoAppException(str(error)) from None
 
 
 def _configure_logging(level: str, log_format: str) -> None:

@@ -117,6 +117,12 @@ _HTTP_ERRORS: dict[int, type[DomainError]] = {
 }
 
 
+# The titles this service has always sent: Python 3.13 renamed two of HTTPStatus's phrases
+# (413 "Content Too Large", 422 "Unprocessable Content"), which would change the answers
+# with the interpreter.
+_TITLES = {413: "Request Entity Too Large", 422: "Unprocessable Entity"}
+
+
 def problem_of(error: DomainError) -> Problem:
     """The row of PROBLEMS that answers `error`."""
     for cls in type(error).__mro__:
@@ -143,7 +149,7 @@ def problem_body(error: DomainError, request_id: str | None = None) -> bytes:
     row = problem_of(error)
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(row.status).phrase,
+        "title": _TITLES.get(row.status) or HTTPStatus(row.status).phrase,
         "status": row.status,
         "code": row.code,
         "detail": error.message,

@@ -25,10 +25,13 @@ from api.edge import preflight
 worker_class = "uvloop"
 h11_max_incomplete_size = 128 * 1024
 
-# In the master, before any worker starts: a bad setting stops here with one line and
-# exit code 2, workers that die later still make the master exit non-zero, and no
-# number of stop signals can deadlock it.
-read_timeout = preflight.settings_or_exit().request_read_timeout
+# In the master, before any worker starts: a bad setting, PORT or database stops here
+# with one line and exit code 2, workers that die later still make the master exit
+# non-zero, and no number of stop signals can deadlock it.
+_settings = preflight.settings_or_exit()
+preflight.port_or_exit()
+preflight.database_or_exit(_settings)
+read_timeout = _settings.request_read_timeout
 preflight.exit_non_zero_when_workers_die()
 preflight.run_signal_handlers_off_signal_context()
 api.edge.metrics_folder.provide()

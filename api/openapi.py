@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
+from importlib.metadata import version
 from typing import Any, TypeVar, cast
 
 from flask import Flask
@@ -30,6 +31,8 @@ from api.security.transport import (
 
 View = TypeVar("View", bound=Callable[..., Any])
 
+# info.version: the package's own (pyproject.toml), so the document says which release it describes.
+_PACKAGE_VERSION = version("auth-api")
 _SPEC = "_openapi"
 _LEFT_OUT = "_openapi_left_out"
 _REF = "#/components/schemas/{model}"
@@ -170,7 +173,7 @@ def openapi_document(
         )
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": "1"},
+        "info": {"title": title, "version": _PACKAGE_VERSION},
         "paths": paths,
         "components": {
             "schemas": components,

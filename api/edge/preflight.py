@@ -6,10 +6,16 @@ upgrade changes them (pyproject.toml bounds hypercorn below its next minor).
 
 `python -m api.edge.preflight` runs the same settings check for scripts that start other
 programs first (scripts/run migrates before it serves).
+
+Each check ends a start that cannot work with one line and exit code 2, before any
+worker starts: a bad setting, a bad PORT, a database that does not exist or refuses the
+login, a database without the tables (migrations not run). An unreachable Postgres only
+warns: the workers start anyway, and `/readyz` answers 503 until it answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -21,6 +27,8 @@ from collections.abc import Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from api.config.settings import Settings, SettingsError
 from api.edge.internals import (
     hypercorn_join_exited,
@@ -28,6 +36,10 @@ from api.edge.internals import (
     replace_hypercorn_join_exited,
     replace_hypercorn_signal_module,
 )
+from api.maintenance import postgres_problems
+from api.resources import build_engine
+from db.errors import StoreUnavailable
+from db.schema import missing_tables
 
 EXIT_BAD_SETTINGS = 2
 
@@ -44,6 +56,47 @@ def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
         # One line that names the variable and the fix: no traceback to scroll past.
         print(f"auth-api: {error}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_SETTINGS) from None
+
+
+def _refuse(line: str) -> None:
+    # One line that names the cause and the fix: no traceback to scroll past.
+    print(f"auth-api: {line}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_SETTINGS)
+
+
+def port_or_exit(environ: Mapping[str, str] | None = None) -> None:
+    """Exit 2 with one line when PORT (read by the Procfile and scripts/run) is set but
+    is no port number; Hypercorn would otherwise fail to bind with a traceback."""
+    port = (os.environ if environ is None else environ).get("PORT")
+    if port is None or (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return
+    _refuse(f"PORT={port!r} is not a port: set PORT to a number from 1 to 65535, e.g. 8000")
+
+
+def database_or_exit(settings: Settings) -> None:
+    """Exit 2 with one line when Postgres answers but cannot serve this app: no such
+    database, a refused login, or tables missing (`alembic upgrade head` not run)."""
+    try:
+        missing = asyncio.run(_missing_tables(settings))
+    except StoreUnavailable:
+        print(
+            f"auth-api: {postgres_problems.unreachable(settings.database_url)}; starting "
+            "anyway, /readyz answers 503 until it answers",
+            file=sys.stderr,
+        )
+        return
+    except DBAPIError as error:
+        _refuse(postgres_problems.refusal(error, settings.database_url))
+    if missing:
+        _refuse(postgres_problems.missing_tables(settings.database_url, missing))
+
+
+async def _missing_tables(settings: Settings) -> list[str]:
+    engine = build_engine(settings, command="preflight", pool_size=1)
+    try:
+        return await missing_tables(engine)
+    finally:
+        await engine.dispose()
 
 
 def exit_non_zero_when_workers_die() -> None:
@@ -133,3 +186,4 @@ def run_signal_handlers_off_signal_context() -> None:
 
 if __name__ == "__main__":
     settings_or_exit()
+    port_or_exit()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.admin.first_admin import FirstAdmin, Outcome
@@ -14,19 +12,18 @@ from api.config.settings import Settings
 from api.domain.audit import AuditTrail
 from api.domain.clock import utc_now
 from api.domain.errors import ValidationFailed
-from api.maintenance.own_loop import run_command
+from api.maintenance.own_loop import command_settings, run_command
 from api.resources import build_database, build_passwords
 from api.security.keys import KeySet
 
 
 @click.command("create-admin")
 @click.argument("email")
-@with_appcontext
 def create_admin_command(email: str) -> None:
     """Create EMAIL's account as admin (password from stdin, or prompted on a terminal),
     or promote the existing account, whose password must then be given: an address anyone
     may have registered is not proof of who holds it."""
-    settings: Settings = current_app.extensions["runtime"].settings
+    settings = command_settings()
     try:
         outcome = run_command(
             settings, "create-admin", lambda engine: _create_or_promote(settings, engine, email)

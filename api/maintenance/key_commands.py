@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from api.config.settings import Settings, SettingsError
+from api.maintenance.own_loop import command_settings
 from api.security.keys import (
     ASYMMETRIC,
     KeySet,
@@ -61,10 +61,7 @@ def generate_command(algorithm: str, path: Path) -> None:
 def show_command() -> None:
     """Print every configured key: whether it signs or only verifies, its kid, algorithm
     and where it was read from."""
-    try:
-        keys = KeySet.from_settings(Settings.from_env())
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+    keys = KeySet.from_settings(command_settings())
     for key in keys.keys:
         role = "signs" if key is keys.signing else "verifies"
         click.echo(f"{role:8}  {key.kid}  {key.algorithm:5}  {key.source}")

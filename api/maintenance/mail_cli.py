@@ -37,7 +37,6 @@ def send_mail_command(watch: bool) -> None:
             "mail",
             lambda engine: _deliver(runtime, build_database(engine, settings), watch),
             unchanged="nothing was sent",
-            refused="refused the delivery",
         )
     except KeyboardInterrupt:
         return

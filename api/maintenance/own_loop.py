@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import click
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.config.settings import Settings
+from api.config.settings import Settings, SettingsError
+from api.maintenance import postgres_problems
 from api.resources import build_engine
 from db.errors import StoreUnavailable
 
@@ -24,24 +24,30 @@ def run_command(
     work: Callable[[AsyncEngine], Awaitable[T]],
     *,
     unchanged: str = "nothing was changed",
-    refused: str = "refused",
 ) -> T:
     """Run `work` with an engine of its own (named `command`), disposed after it.
 
-    An unreachable or refusing Postgres ends the command with one line naming the server
-    (`unchanged`: what was left as it was; `refused`: the verb for a refusal).
+    An unreachable or refusing Postgres ends the command with one line naming the server,
+    the likely cause and its fix (api.maintenance.postgres_problems; `unchanged`: what was
+    left as it was).
     """
-    where = server_of(settings.database_url)
     try:
         # The server's pools live on its workers' loops: a command has its own.
         return asyncio.run(_on_own_engine(settings, command, work))
     except StoreUnavailable:
-        raise click.ClickException(
-            f"Postgres is unreachable at {where} (DATABASE_URL); {unchanged}."
-        ) from None
+        line = postgres_problems.unreachable(settings.database_url)
+        raise click.ClickException(f"{line}; {unchanged}.") from None
     except DBAPIError as error:
-        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-        raise click.ClickException(f"Postgres at {where} {refused}: {reason}.") from None
+        line = postgres_problems.refusal(error, settings.database_url)
+        raise click.ClickException(f"{line}; {unchanged}.") from None
+
+
+def command_settings() -> Settings:
+    """This environment's settings, or the command's one-line error naming the bad one."""
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
 
 
 async def _on_own_engine(
@@ -52,9 +58,3 @@ async def _on_own_engine(
         return await work(engine)
     finally:
         await engine.dispose()
-
-
-def server_of(database_url: str) -> str:
-    """Host, port and database of `database_url` (never its password)."""
-    parts = urlsplit(database_url)
-    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"

@@ -36,6 +36,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def _served(response: Response) -> Response:
+    # send_from_directory adds a Date header; Hypercorn writes one on every answer, and
+    # two would be sent.
+    response.headers.pop("Date", None)
+    return response
+
+
 def _require_enabled() -> None:
     settings = resources().settings
     if not (settings.docs_enabled and settings.openapi_enabled):
@@ -47,7 +54,7 @@ def _require_enabled() -> None:
 @not_in_document
 def page() -> Response:
     _require_enabled()
-    response = send_from_directory(PAGE_FOLDER, "index.html")
+    response = _served(send_from_directory(PAGE_FOLDER, "index.html"))
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 
@@ -60,6 +67,6 @@ def asset(asset: str) -> Response:
     folder = ASSETS.get(asset)
     if folder is None:
         raise NotFound()
-    response = send_from_directory(folder, asset)
+    response = _served(send_from_directory(folder, asset))
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

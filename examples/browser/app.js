@@ -65,6 +65,19 @@ async function problemText(response) {
   return `${response.status} ${problem.code || ""}: ${problem.detail || problem.title || ""}`;
 }
 
+// fetch() says only "Failed to fetch" both when nothing answers at API and when the API
+// answered without letting this origin in (CORS). A no-cors request tells them apart: it
+// succeeds whenever the server answers at all, and no CORS header is needed to send it.
+async function whyFetchFailed(error) {
+  const reachable = await fetch(API + "/healthz", { mode: "no-cors" }).then(() => true, () => false);
+  if (reachable) {
+    return `The API at ${API} answered, but not to this page: add ${location.origin} to ` +
+      "its CORS_ALLOWED_ORIGINS and restart it.";
+  }
+  return `Nothing answers at ${API} (${error.message}): is the server running on that ` +
+    "port? Start it with scripts/run, or point this page at it with ?api=.";
+}
+
 function credentials() {
   return {
     email: document.getElementById("email").value,
@@ -195,7 +208,7 @@ const actions = {
 for (const [id, action] of Object.entries(actions)) {
   document.getElementById(id).addEventListener("click", () => {
     say("Working...");
-    action().catch((error) => say("Network error: " + error.message));
+    action().catch(async (error) => say(await whyFetchFailed(error)));
   });
 }
 

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from api.config.settings import Settings
 from tests.e2e.browser import StaticSite, headless_chromium
 from tests.e2e.conftest import PASSWORD, Users
-from tests.e2e.server import ROOT, Server, settings_env
+from tests.e2e.server import ROOT, Server, free_port, settings_env
 from tests.integration.mfa_helpers import code, secret_of
 
 EXAMPLE = ROOT / "examples" / "browser"
@@ -156,3 +156,19 @@ def test_the_browser_example_enrols_a_second_factor_and_logs_in_with_a_code(
             driver.save_screenshot(str(SCREENSHOT))
             print(f"screenshot: {SCREENSHOT}")
             raise
+
+
+@pytest.mark.parametrize("cause", ["cors", "no-server"])
+def test_the_browser_example_names_the_likely_cause_of_a_failed_fetch(
+    cause: str, server: Server, site: StaticSite
+) -> None:
+    # `server` does not let the site's origin in; nothing listens on a free port.
+    api = server.url if cause == "cors" else f"http://127.0.0.1:{free_port()}"
+    expected = "The API at" if cause == "cors" else "Nothing answers at"
+    with headless_chromium() as driver:
+        driver.get(f"{site.origin}/index.html?api={api}")
+        status = click(driver, "show-me", expected)
+    print(f"browser example, {cause}: {status!r}")
+    hint = f"add {site.origin} to its CORS_ALLOWED_ORIGINS" if cause == "cors" else "scripts/run"
+    assert hint in status
+    assert api in status
