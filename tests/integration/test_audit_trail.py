@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,10 @@ class SteppingClock:
     """Each reading a second later than the last; `advance` jumps ahead."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        # A past moment of its own: no other test's events (nor today's) share its minutes.
+        self.now = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(
+            days=secrets.randbelow(3650), seconds=secrets.randbelow(86400)
+        )
 
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
@@ -108,7 +112,10 @@ async def test_failed_logins_record_the_reason_and_never_an_unknown_address(
             "/auth/login", json={"email": email, "password": password}
         )
         assert answer.status_code == 401
-    failed = list(reversed(await _events(harness, token, type="login.failed", since=since)))
+    until = (clock.now + timedelta(seconds=1)).isoformat()  # `until` is exclusive
+    failed = list(
+        reversed(await _events(harness, token, type="login.failed", since=since, until=until))
+    )
     print(f"login.failed details: {[e['details'] for e in failed]}")
     assert failed[0]["user_id"] == user["id"]
     assert failed[0]["details"] == {"reason": "wrong_password"}
