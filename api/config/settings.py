@@ -60,6 +60,7 @@ class Settings:
     password_min_length: int
     max_body_bytes: int
     request_read_timeout: int
+    drain_delay: float
     argon2_memory_kib: int
     argon2_time_cost: int
     argon2_parallelism: int

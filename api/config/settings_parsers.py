@@ -110,9 +110,11 @@ class Whole(Parser[int]):
 
 @dataclass(frozen=True)
 class Seconds(Parser[float]):
-    """A duration in seconds, more than 0 and at most `maximum`, fractions allowed."""
+    """A duration in seconds, more than 0 (or 0 itself, when `zero` means "none") and at
+    most `maximum`, fractions allowed."""
 
     maximum: float
+    zero: bool = False
 
     def parse(self, variable: str, text: str) -> float:
         try:
@@ -120,10 +122,11 @@ class Seconds(Parser[float]):
         except ValueError:
             value = math.nan
         # Zero would make every wait fail at once; nan and inf never compare as bounded.
-        if not 0 < value <= self.maximum:
+        if not (0 < value <= self.maximum or (self.zero and value == 0)):
+            lowest = "0" if self.zero else "above 0"
             raise SettingsError(
-                f"{variable} must be a number of seconds above 0 and at most {self.maximum:g}, "
-                f"such as 2 or 0.5; got {text!r}."
+                f"{variable} must be a number of seconds {lowest} and at most "
+                f"{self.maximum:g}, such as 2 or 0.5; got {text!r}."
             )
         return value
 

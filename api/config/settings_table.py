@@ -417,6 +417,16 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "Hypercorn's keep-alive timeout (5 s)",
     ),
     Setting(
+        "DRAIN_DELAY",
+        Seconds(300, zero=True),
+        "0",
+        "seconds (0-300) a worker keeps accepting connections after the host is told to stop "
+        "(SIGTERM), while `/readyz` answers 503, before it closes its listening socket and "
+        "lets the requests in flight finish. Set it to the time your load balancer takes to "
+        "take a host out (probe interval \N{MULTIPLICATION SIGN} failures needed): a "
+        "connection the kernel has queued for a worker when it closes is reset",
+    ),
+    Setting(
         "ARGON2_MEMORY_KIB",
         Whole(8),
         "19456",

@@ -57,6 +57,7 @@ class AsgiApp:
         self._lanes = self._lanes_of(app) if lanes is None else lanes
         self._access_log = AccessLog(settings.trusted_proxy_hops) if settings.access_log else None
         self._trust_sent_id = bool(settings.trusted_proxy_hops)
+        self.runtime.draining.keep_accepting_after_stop(settings.drain_delay)
 
     def _lanes_of(self, app: Flask) -> list[Lane]:
         # The preflight lane first: a preflight carries no token, and is the browser's alone.

@@ -17,6 +17,10 @@ library's version from above.
   read back through `multiprocessing.current_process()._kwargs`; and the module global
   `signal` through which `run()` installs the master's handlers (api.edge.preflight
   replaces it, so a storm of stop signals can't deadlock the master).
+- Hypercorn's worker (private; same bound): `asyncio_worker` / `uvloop_worker` build
+  the wait for the master's stop from the module global
+  `hypercorn.asyncio.run.check_multiprocess_shutdown_event`, after loading the app
+  (api.edge.draining wraps it, so a worker keeps accepting while a balancer notices).
 - Hypercorn's master passes each worker its listening socket through multiprocessing's
   pickling, whose per-type reducers (`ForkingPickler._extra_reducers`, private) let
   api.edge.listening hand each worker a socket of its own.
@@ -31,11 +35,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+import hypercorn.asyncio.run
 import hypercorn.run
 from sqlalchemy.util import await_, greenlet_spawn
 
 T = TypeVar("T")
 JoinExited = Callable[[list[BaseProcess]], int]
+ShutdownWait = Callable[[Any, Callable[[float], Awaitable[Any]]], Awaitable[None]]
 
 
 def run_in_greenlet(fn: Callable[..., T], *args: Any) -> Awaitable[T]:
@@ -86,3 +92,15 @@ def replace_hypercorn_signal_module(module: types.ModuleType) -> None:
     """Have Hypercorn's `run()` install its handlers through `module` (set before it runs)."""
     # run() reads the module's global `signal` each time it installs its handlers.
     vars(hypercorn.run)["signal"] = module
+
+
+def hypercorn_worker_shutdown_wait() -> ShutdownWait:
+    """What a Hypercorn worker awaits before it stops accepting: the master's shutdown event."""
+    wait: ShutdownWait = vars(hypercorn.asyncio.run)["check_multiprocess_shutdown_event"]
+    return wait
+
+
+def replace_hypercorn_worker_shutdown_wait(wait: ShutdownWait) -> None:
+    """Have this worker await `wait` instead (set while the app loads, before it serves)."""
+    # asyncio_worker and uvloop_worker read the module global after load_application().
+    vars(hypercorn.asyncio.run)["check_multiprocess_shutdown_event"] = wait

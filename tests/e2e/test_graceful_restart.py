@@ -130,3 +130,36 @@ async def test_readyz_answers_503_once_draining_begins(e2e_settings: Settings) -
     assert problem["checks"] == {"worker": "draining"}
     assert response.headers["retry-after"] == "5"
     assert exit_code == 0
+
+
+@pytest.mark.parametrize("send_sigterm", [_signal_master, _signal_every_process])
+async def test_with_a_drain_delay_workers_keep_accepting_and_say_draining_until_it_ends(
+    send_sigterm: object, e2e_settings: Settings
+) -> None:
+    """DRAIN_DELAY: after SIGTERM, new connections are still accepted (none refused or
+    reset) and /readyz answers 503 on them, so a balancer takes the host out before its
+    sockets close; then the master exits 0."""
+    delay = 3.0
+    server = Server(settings_env(replace(e2e_settings, drain_delay=delay)), workers=2)
+    answers: list[int] = []
+    try:
+        async with httpx.AsyncClient(
+            base_url=server.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            send_sigterm(server)  # type: ignore[operator]
+            signalled = time.monotonic()
+            # Within the delay, with a margin for a loaded machine: a new connection each.
+            while time.monotonic() - signalled < delay / 3:
+                answers.append((await http.get("/readyz")).status_code)
+                answers.append((await http.get("/healthz")).status_code)
+        exit_code = await asyncio.to_thread(server.process.wait, delay + WORKER_EXIT)
+    finally:
+        output = server.stop()
+    print(f"\nnew connections in the first {delay / 3:g} s of a {delay:g} s drain delay: "
+          f"{len(answers)} answered {sorted(set(answers))}; exit code {exit_code}")  # fmt: skip
+    readyz, healthz = answers[0::2], answers[1::2]
+    assert readyz and set(readyz[1:]) == {503}, answers  # the first may precede the event
+    assert set(healthz) == {200}, answers
+    assert exit_code == 0, output
+    assert not [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]

@@ -1,6 +1,11 @@
 """A rolling restart of two hosts under load: each in turn gets SIGTERM, drains, exits 0
 and is started again, while a balancer in the test sends the mobile flow to whichever
-hosts /readyz says are ready. No request that reached a healthy host fails."""
+hosts /readyz says are ready. No request that reached a healthy host fails.
+
+The hosts keep accepting for DRAIN_DELAY after their SIGTERM (a few of the balancer's
+probe intervals): each worker listens on a socket of its own, and a connection queued
+on one when it closes is reset, which a request picked just before the signal would
+otherwise meet."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import replace
 import pytest
 
 from api.config.settings import Settings
-from tests.e2e.balancer import Balancer
+from tests.e2e.balancer import PROBE_INTERVAL, Balancer
 from tests.e2e.conftest import PASSWORD, Users
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 
@@ -22,6 +27,7 @@ CLIENTS = 4
 USERS = 6
 STEADY = 1.5  # seconds of load before, between and after the restarts
 EXIT = 20.0  # a bound on a host's drain and exit, only reached on a hang
+DRAIN_DELAY = 5 * PROBE_INTERVAL
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -52,7 +58,9 @@ class Pool:
 
 @pytest.fixture
 async def pool(e2e_settings: Settings) -> AsyncIterator[Pool]:
-    pool = Pool(settings_env(replace(e2e_settings, rate_limits_enabled=False)))
+    pool = Pool(
+        settings_env(replace(e2e_settings, rate_limits_enabled=False, drain_delay=DRAIN_DELAY))
+    )
     try:
         yield pool
     finally:

@@ -8,6 +8,7 @@ import multiprocessing
 from contextvars import ContextVar
 from typing import Any
 
+import hypercorn.asyncio.run as worker_run
 import hypercorn.run
 from flask import Flask
 
@@ -92,3 +93,27 @@ def test_a_worker_reads_the_shutdown_event_from_its_process_kwargs() -> None:
         queue.close()
         queue.join_thread()
     assert internals.hypercorn_shutdown_event() is None  # this process is no worker
+
+
+def test_hypercorn_workers_read_their_shutdown_wait_from_the_module_after_loading_the_app() -> None:
+    for worker in (worker_run.asyncio_worker, worker_run.uvloop_worker):
+        source = inspect.getsource(worker)
+        loaded = source.index("load_application(")
+        bound = source.index("partial(check_multiprocess_shutdown_event, shutdown_event")
+        assert loaded < bound, f"{worker.__name__} binds its shutdown wait before the app loads"
+    assert (
+        internals.hypercorn_worker_shutdown_wait() is worker_run.check_multiprocess_shutdown_event
+    )
+
+
+def test_replacing_the_shutdown_wait_is_what_a_worker_binds() -> None:
+    original = internals.hypercorn_worker_shutdown_wait()
+
+    async def replaced(event: Any, sleep: Any) -> None:
+        return None
+
+    internals.replace_hypercorn_worker_shutdown_wait(replaced)
+    try:
+        assert worker_run.check_multiprocess_shutdown_event is replaced
+    finally:
+        internals.replace_hypercorn_worker_shutdown_wait(original)

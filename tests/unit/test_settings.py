@@ -245,6 +245,16 @@ def test_request_read_timeout_defaults_to_30_seconds_and_is_bounded() -> None:
             from_env(REQUEST_READ_TIMEOUT=value)
 
 
+def test_drain_delay_defaults_to_none_and_takes_fractions_up_to_five_minutes() -> None:
+    assert from_env().drain_delay == 0
+    assert from_env(DRAIN_DELAY="0").drain_delay == 0
+    assert from_env(DRAIN_DELAY="2.5").drain_delay == 2.5
+    assert from_env(DRAIN_DELAY="300").drain_delay == 300
+    for value in ("-0.5", "300.5", "nan", "inf", "-0x", "soon"):
+        with pytest.raises(SettingsError, match=r"^DRAIN_DELAY must be a number of seconds 0 "):
+            from_env(DRAIN_DELAY=value)
+
+
 @pytest.mark.parametrize("name", ["DB_POOL_TIMEOUT", "REDIS_TIMEOUT"])
 def test_pool_timeouts_are_seconds_above_zero_and_at_most_a_minute(name: str) -> None:
     assert getattr(from_env(**{name: "0.25"}), name.lower()) == 0.25

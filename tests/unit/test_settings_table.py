@@ -61,8 +61,8 @@ def another_value(row: Setting[Any], value: Any) -> Any:
             return not value
         case Whole(maximum=maximum):
             return value + 1 if maximum is None or value < maximum else value - 1
-        case Seconds():
-            return value / 2
+        case Seconds(maximum=maximum):
+            return value / 2 if value else maximum / 2
         case OneOf(allowed=allowed):
             return allowed[(allowed.index(value) + 1) % len(allowed)]
         case Rate():
