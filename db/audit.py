@@ -21,7 +21,6 @@ from sqlalchemy import (
     Update,
     Uuid,
     bindparam,
-    delete,
     insert,
     select,
     tuple_,
@@ -30,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from db.batches import delete_batch
 from db.models import AuditEvent
 
 
@@ -144,16 +144,7 @@ class AuditEventRepository:
 
     async def delete_before(self, cutoff: datetime, limit: int) -> int:
         """Delete at most `limit` events that occurred before `cutoff`; how many went."""
-        batch = (
-            select(AuditEvent.id)
-            .where(AuditEvent.occurred_at < cutoff)
-            .order_by(AuditEvent.occurred_at)
-            .limit(limit)
+        old = AuditEvent.occurred_at < cutoff
+        return await delete_batch(
+            self._session, AuditEvent.id, old, limit, oldest_first=AuditEvent.occurred_at
         )
-        statement = (
-            delete(AuditEvent)
-            .where(AuditEvent.id.in_(batch))
-            .returning(AuditEvent.id)
-            .execution_options(synchronize_session=False)
-        )
-        return len((await self._session.execute(statement)).all())

@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.batches import delete_batch
 from db.models import MessageToken
 
 
@@ -93,15 +94,5 @@ class MessageTokenRepository:
 
     async def delete_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` tokens that expired or were used before `cutoff`; how many."""
-        ids = (
-            select(MessageToken.id)
-            .where(or_(MessageToken.expires_at < cutoff, MessageToken.used_at < cutoff))
-            .limit(limit)
-            .scalar_subquery()
-        )
-        result = await self._session.execute(
-            delete(MessageToken)
-            .where(MessageToken.id.in_(ids))
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        ended = or_(MessageToken.expires_at < cutoff, MessageToken.used_at < cutoff)
+        return await delete_batch(self._session, MessageToken.id, ended, limit)

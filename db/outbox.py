@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.batches import delete_batch
 from db.models import OutboxMessage
 
 
@@ -94,15 +95,5 @@ class OutboxRepository:
 
     async def delete_done_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` messages sent or given up before `cutoff`; how many."""
-        ids = (
-            select(OutboxMessage.id)
-            .where(or_(OutboxMessage.sent_at < cutoff, OutboxMessage.failed_at < cutoff))
-            .limit(limit)
-            .scalar_subquery()
-        )
-        result = await self._session.execute(
-            delete(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        done = or_(OutboxMessage.sent_at < cutoff, OutboxMessage.failed_at < cutoff)
+        return await delete_batch(self._session, OutboxMessage.id, done, limit)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.audit import NewEvent, recorded
+from db.batches import delete_batch
 from db.models import DeviceSession, User
 
 # What GET /auth/sessions lists at most: a user's newest active sessions.
@@ -242,16 +243,6 @@ class DeviceSessionRepository:
         """
         # LEAST skips NULL: the revocation moment, else the expiry; ix_sessions_ended_at.
         ended_at = func.least(DeviceSession.expires_at, DeviceSession.revoked_at)
-        batch = (
-            select(DeviceSession.id)
-            .where(ended_at < cutoff)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        return await delete_batch(
+            self._session, DeviceSession.id, ended_at < cutoff, limit, skip_locked=True
         )
-        statement = (
-            delete(DeviceSession)
-            .where(DeviceSession.id.in_(batch))
-            .returning(DeviceSession.id)
-            .execution_options(synchronize_session=False)
-        )
-        return len((await self._session.execute(statement)).all())
