@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
+from api.auth.login_shed_lane import LoginShedLane
 from api.auth.schemas import (
     CookieTokenResponse,
     IssuedResponse,
@@ -218,6 +219,7 @@ async def verify(forwarded_path: str = "") -> Response:
 # on the event loop by VerifyLane, with the same verifier; the rest (a cookie token, no
 # token) reach this view.
 answer_on_loop(bp, VerifyLane)
+answer_on_loop(bp, LoginShedLane)
 for_gateways(bp, VERIFY_PATH)
 for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_below"), strict=True):
     bp.add_url_rule(

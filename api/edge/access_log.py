@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from api.edge.metrics import method_label
-from api.security.client_address import UNKNOWN, forwarded_client
+from api.security.client_address import UNKNOWN, scope_client
 
 logger = logging.getLogger("api.access")
 
@@ -49,11 +49,4 @@ class AccessLog:
         logger.info(_LINE, *fields.values(), extra=fields)
 
     def _client_ip(self, scope: dict[str, Any]) -> str:
-        client = scope.get("client")
-        forwarded = b",".join(
-            value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
-        )
-        address = forwarded_client(
-            client[0] if client else None, forwarded.decode("latin-1") or None, self._hops
-        )
-        return address.stored or UNKNOWN
+        return scope_client(scope, self._hops).stored or UNKNOWN

@@ -107,9 +107,14 @@ def login_outcome() -> Iterator[None]:
     try:
         yield
     except DomainError as error:
-        LOGINS.labels(problem_of(error).code).inc()
+        count_refused_login(error)
         raise
     LOGINS.labels("success").inc()
+
+
+def count_refused_login(error: DomainError) -> None:
+    """Count a login refused with `error`, where no `login_outcome` block ran (a lane)."""
+    LOGINS.labels(problem_of(error).code).inc()
 
 
 @contextmanager

@@ -85,6 +85,18 @@ def forwarded_client(
     return ClientAddress(parse_ip(socket_address))
 
 
+def scope_client(scope: Mapping[str, Any], trusted_proxy_hops: int) -> ClientAddress:
+    """`forwarded_client` of an ASGI request's scope (repeated X-Forwarded-For headers
+    read as one list, as a proxy appending to them means)."""
+    client = scope.get("client")
+    forwarded = b",".join(
+        value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
+    )
+    return forwarded_client(
+        client[0] if client else None, forwarded.decode("latin-1") or None, trusted_proxy_hops
+    )
+
+
 def parse_ip(text: object) -> IPAddress | None:
     """`text` as an IP address, else None.
 
