@@ -12,7 +12,7 @@ from datetime import datetime
 from api.admin.schemas import in_utc
 from api.domain.errors import ValidationFailed
 
-# Audit event ids are Postgres bigints, written in ASCII digits by event_cursor.
+# Audit event ids are Postgres bigints, written in ASCII digits by cursor_after.
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
 _BIGINT_MAX = 2**63 - 1
 
@@ -49,9 +49,11 @@ def _moment(text: str) -> datetime:
         raise _malformed() from None
 
 
-def user_cursor(created_at: datetime, user_id: uuid.UUID) -> str:
-    """The cursor after a user of a listing."""
-    return _encode([created_at.isoformat(), str(user_id)])
+def cursor_after(key: tuple[datetime, uuid.UUID | int]) -> str:
+    """The cursor after the listed item whose sort key is `key` (a user's or an audit
+    event's: its moment, then its id)."""
+    moment, item_id = key
+    return _encode([moment.isoformat(), str(item_id)])
 
 
 def after_user(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -67,11 +69,6 @@ def after_user(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return _moment(moment), uuid.UUID(user_id)
     except ValueError:
         raise _malformed() from None
-
-
-def event_cursor(occurred_at: datetime, event_id: int) -> str:
-    """The cursor after an audit event of a listing."""
-    return _encode([occurred_at.isoformat(), str(event_id)])
 
 
 def after_event(cursor: str | None) -> tuple[datetime, int] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from api.admin.cursors import after_event, after_user, event_cursor, user_cursor
 from api.admin.schemas import (
     AdminUserResponse,
     AuditEventListResponse,
@@ -36,14 +35,9 @@ NOT_FOUND = (("not_found", 404), *STORE_ERRORS)
     errors=STORE_ERRORS,
 )
 async def list_users(query: UserListQuery) -> Response:
-    page = await services().admin.users(query.email, after_user(query.cursor), query.limit)
-    last = page.items[-1] if page.more else None
-    return respond(
-        UserListResponse(
-            users=[AdminUserResponse.model_validate(user) for user in page.items],
-            next_cursor=user_cursor(last.created_at, last.id) if last is not None else None,
-        )
-    )
+    page = await services().admin.users(query.email, query.cursor, query.limit)
+    users = [AdminUserResponse.model_validate(user) for user in page.items]
+    return respond(UserListResponse(users=users, next_cursor=page.next_cursor))
 
 
 @bp.get("/users/<user_id>")
@@ -99,11 +93,6 @@ async def reset_user_mfa(user_id: str) -> Response:
 )
 async def list_audit_events(query: AuditEventQuery) -> Response:
     where = EventFilter(query.user_id, query.type, query.since, query.until)
-    page = await services().admin.events(where, after_event(query.cursor), query.limit)
-    last = page.items[-1] if page.more else None
-    return respond(
-        AuditEventListResponse(
-            events=[AuditEventResponse.model_validate(event) for event in page.items],
-            next_cursor=event_cursor(last.occurred_at, last.id) if last is not None else None,
-        )
-    )
+    page = await services().admin.events(where, query.cursor, query.limit)
+    events = [AuditEventResponse.model_validate(event) for event in page.items]
+    return respond(AuditEventListResponse(events=events, next_cursor=page.next_cursor))

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from api.admin.cursors import after_event, after_user, cursor_after
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
 from api.domain.errors import Forbidden, LastAdmin, NotFound, ValidationFailed
 from api.domain.session_ending import SessionEnding
+from api.domain.user_view import UserView, user_view
 from api.security.claims import AccessClaims
 from api.security.permissions import ADMIN
 from db.audit import EventFilter
@@ -23,7 +26,6 @@ from db.revocation_store import RevocationStore
 from db.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
-K = TypeVar("K")
 
 # A disabled user's mark outlives every token issued before it by this much (clock skew
 # between the workers that issue tokens and Redis).
@@ -32,10 +34,40 @@ _MARK_MARGIN = 60
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """One page of a listing; `more` when a next page exists."""
+    """One page of a listing, and the cursor that asks for the next (None: this is the last)."""
 
     items: list[T]
-    more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    """An audit event as GET /admin/audit-events shows it."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    user_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]
+
+
+def audit_event_view(event: AuditEvent) -> AuditEventView:
+    """The view of a loaded row, taken while its unit of work is open."""
+    return AuditEventView(
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        user_id=event.user_id,
+        actor_id=event.actor_id,
+        session_id=event.session_id,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        details=event.details,
+    )
 
 
 @dataclass(frozen=True)
@@ -46,8 +78,13 @@ class AccessChange:
     disabled: bool | None = None
 
 
-def _page(rows: list[T], limit: int) -> Page[T]:
-    return Page(rows[:limit], len(rows) > limit)
+def _page(
+    items: list[T], limit: int, key: Callable[[T], tuple[datetime, uuid.UUID | int]]
+) -> Page[T]:
+    # `items` were read with one more than the limit: that one, if there, says a next page exists.
+    if len(items) <= limit:
+        return Page(items, None)
+    return Page(items[:limit], cursor_after(key(items[limit - 1])))
 
 
 class AdminService:
@@ -68,15 +105,22 @@ class AdminService:
         self._settings = settings
 
     async def users(
-        self, email_prefix: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int
-    ) -> Page[User]:
-        """Users newest first, after the key `after`, whose normalised address starts with
-        the normalised `email_prefix`."""
+        self, email_prefix: str | None, cursor: str | None, limit: int
+    ) -> Page[UserView]:
+        """Users newest first, from the one after `cursor`, whose normalised address starts
+        with the normalised `email_prefix`.
+
+        Raises:
+            ValidationFailed: `cursor` is not a user cursor this API returned.
+        """
+        after = after_user(cursor)
         prefix = normalise_email(email_prefix) if email_prefix else None
         async with self._database.unit_of_work() as uow:
-            return _page(await uow.users.page(prefix, after, limit + 1), limit)
+            users = await uow.users.page(prefix, after, limit + 1)
+            views = [user_view(user) for user in users]
+        return _page(views, limit, lambda user: (user.created_at, user.id))
 
-    async def user(self, user_id: uuid.UUID) -> User:
+    async def user(self, user_id: uuid.UUID) -> UserView:
         """One user.
 
         Raises:
@@ -84,11 +128,13 @@ class AdminService:
         """
         async with self._database.unit_of_work() as uow:
             user = await uow.users.get(user_id)
-        if user is None:
-            raise NotFound("No such user.")
-        return user
+            if user is None:
+                raise NotFound("No such user.")
+            return user_view(user)
 
-    async def update(self, actor: AccessClaims, target: uuid.UUID, change: AccessChange) -> User:
+    async def update(
+        self, actor: AccessClaims, target: uuid.UUID, change: AccessChange
+    ) -> UserView:
         """Change a user's role or disabled flag. Either change revokes every session and
         token of the user before the answer; a disabled user's tokens are refused whenever
         they were issued, and re-enabling revives none of them.
@@ -133,13 +179,14 @@ class AdminService:
                     )
                 )
                 await uow.commit()
+            view = user_view(user)
         if disabled:
             # After the commit (a failed one must not lock the user out), before the answer;
             # written again by a repeated request, so a retry after a Redis failure sets it.
             await self._revocations.mark_disabled(
                 user_id, self._settings.refresh_token_ttl + _MARK_MARGIN
             )
-        return user
+        return view
 
     async def sign_out(self, actor: AccessClaims, target: uuid.UUID) -> None:
         """Revoke every session and token of the user.
@@ -166,11 +213,18 @@ class AdminService:
             await uow.commit()
 
     async def events(
-        self, where: EventFilter, after: tuple[datetime, int] | None, limit: int
-    ) -> Page[AuditEvent]:
-        """Audit events newest first, after the key `after`, matching `where`."""
+        self, where: EventFilter, cursor: str | None, limit: int
+    ) -> Page[AuditEventView]:
+        """Audit events newest first, from the one after `cursor`, matching `where`.
+
+        Raises:
+            ValidationFailed: `cursor` is not an audit-event cursor this API returned.
+        """
+        after = after_event(cursor)
         async with self._database.unit_of_work() as uow:
-            return _page(await uow.audit.page(where, after, limit + 1), limit)
+            events = await uow.audit.page(where, after, limit + 1)
+            views = [audit_event_view(event) for event in events]
+        return _page(views, limit, lambda event: (event.occurred_at, event.id))
 
     async def _lock_for_change(
         self, uow: UnitOfWork, actor: AccessClaims, user_id: uuid.UUID, change: AccessChange

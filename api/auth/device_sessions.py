@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from api.domain.audit import AuditTrail, EventType
 from api.domain.clock import Clock
@@ -11,6 +13,33 @@ from api.edge.metrics import REVOCATIONS
 from api.security.claims import AccessClaims
 from db.engine import Database
 from db.models import DeviceSession
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """An active session as GET /auth/sessions lists it; `current` marks the caller's own."""
+
+    id: uuid.UUID
+    device_name: str | None
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+def session_view(session: DeviceSession, current: str) -> SessionView:
+    """The view of a loaded row, taken while its unit of work is open; `current` is the
+    caller's session id."""
+    return SessionView(
+        id=session.id,
+        device_name=session.device_name,
+        created_at=session.created_at,
+        last_used_at=session.last_used_at,
+        ip=session.ip,
+        user_agent=session.user_agent,
+        current=str(session.id) == current,
+    )
 
 
 class DeviceSessionService:
@@ -24,10 +53,12 @@ class DeviceSessionService:
         self._trail = trail
         self._clock = clock
 
-    async def active(self, claims: AccessClaims) -> list[DeviceSession]:
-        """The user's active sessions, newest first (at most db.sessions.LISTED_SESSIONS)."""
+    async def active(self, claims: AccessClaims) -> list[SessionView]:
+        """The user's active sessions, newest first (at most db.sessions.LISTED_SESSIONS),
+        the caller's own marked."""
         async with self._database.unit_of_work() as uow:
-            return await uow.sessions.list_active(uuid.UUID(claims.user_id), self._clock())
+            sessions = await uow.sessions.list_active(uuid.UUID(claims.user_id), self._clock())
+            return [session_view(session, claims.session_id) for session in sessions]
 
     async def logout(self, claims: AccessClaims) -> None:
         """Revoke the caller's session: this access token, its refresh token and every other."""

@@ -19,6 +19,7 @@ from api.auth.schemas import (
     LoginTokenResponse,
     RefreshRequest,
     RegisterRequest,
+    SessionResponse,
     SessionsResponse,
     TokenResponse,
     UserResponse,
@@ -184,9 +185,9 @@ async def logout_all() -> Response:
     errors=STORE_ERRORS,
 )
 async def list_sessions() -> Response:
-    claims = current_claims()
-    sessions = await services().sessions.active(claims)
-    return respond(SessionsResponse.of(sessions, current=claims.session_id))
+    sessions = await services().sessions.active(current_claims())
+    listed = [SessionResponse.model_validate(session) for session in sessions]
+    return respond(SessionsResponse(sessions=listed))
 
 
 @bp.delete("/sessions/<session_id>")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -21,7 +20,6 @@ from api.schemas import (
 )
 from api.security.device_tokens import DEVICE_COOKIE, MAX_DEVICE_TOKEN_LENGTH
 from api.security.passwords import MAX_PASSWORD_LENGTH
-from db.models import DeviceSession
 from db.sessions import LISTED_SESSIONS
 
 Email = Annotated[EmailStr, Trimmed]
@@ -124,22 +122,4 @@ class SessionResponse(ResponseSchema):
 
 
 class SessionsResponse(ResponseSchema):
-    @classmethod
-    def of(cls, sessions: Iterable[DeviceSession], *, current: str) -> SessionsResponse:
-        """The listing of `sessions`, marking the caller's own."""
-        return cls(
-            sessions=[
-                SessionResponse(
-                    id=s.id,
-                    device_name=s.device_name,
-                    created_at=s.created_at,
-                    last_used_at=s.last_used_at,
-                    ip=s.ip,
-                    user_agent=s.user_agent,
-                    current=str(s.id) == current,
-                )
-                for s in sessions
-            ]
-        )
-
     sessions: Annotated[list[SessionResponse], Field(max_length=LISTED_SESSIONS)]

@@ -21,6 +21,7 @@ from api.domain.errors import (
     MfaInvalid,
     ValidationFailed,
 )
+from api.domain.user_view import UserView, user_view
 from api.security.claims import RefreshClaims
 from api.security.device_tokens import DeviceTokens, IssuedDeviceToken
 from api.security.passwords import Passwords, password_problems
@@ -29,7 +30,6 @@ from api.security.tokens import PASSWORD_ONLY, IssuedTokens, TokenIssuer
 from db.emails import NORMALISED_EMAIL_MAX_LENGTH, NormalisedEmail, normalise_email
 from db.engine import Database
 from db.errors import ConflictError
-from db.models import User
 from db.sessions import Opening
 from db.users import Credentials
 
@@ -100,7 +100,7 @@ class AuthService:
         """
         return self._limits.login(ip)
 
-    async def register(self, email: str, password: str) -> User:
+    async def register(self, email: str, password: str) -> UserView:
         """Create a user with role `user`, and queue the message that verifies the address.
 
         Raises:
@@ -130,8 +130,9 @@ class AuthService:
             sent = self._trail.event(EventType.EMAIL_VERIFICATION_SENT, user_id=user.id)
             await uow.record(event, sent)
             await uow.commit()
+            view = user_view(user)
         self._mail.queued()
-        return user
+        return view
 
     async def login(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from api.config.settings import Settings
 from api.domain.audit import AuditTrail, EventType
@@ -17,6 +19,32 @@ from db.engine import Database
 from db.models import User
 from db.unit_of_work import UnitOfWork
 from db.users import Profile
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """The signed-in user as GET /me shows them."""
+
+    id: uuid.UUID
+    email: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    email_verified: bool
+    mfa_enabled: bool
+
+
+def profile_view(profile: Profile) -> ProfileView:
+    """The view of a profile row."""
+    return ProfileView(
+        id=profile.id,
+        email=profile.email,
+        role=profile.role,
+        disabled=profile.disabled,
+        created_at=profile.created_at,
+        email_verified=profile.email_verified,
+        mfa_enabled=profile.mfa_enabled,
+    )
 
 
 class AccountService:
@@ -38,7 +66,7 @@ class AccountService:
         self._trail = trail
         self._settings = settings
 
-    async def profile(self, claims: AccessClaims) -> Profile:
+    async def profile(self, claims: AccessClaims) -> ProfileView:
         """The user the token belongs to: one statement, no transaction.
 
         Raises:
@@ -48,7 +76,7 @@ class AccountService:
             profile = await statements.users.profile(uuid.UUID(claims.user_id))
         if profile is None:
             raise TokenRevoked()
-        return profile
+        return profile_view(profile)
 
     async def change_password(
         self, claims: AccessClaims, current_password: str, new_password: str

@@ -35,6 +35,13 @@ def test_services_and_repositories_never_import_routes_or_the_edge_bridge(graph:
     assert leaks == set()
 
 
+def test_routes_and_schemas_never_import_the_orm_models(graph: Graph) -> None:
+    # Services hand the routes plain views; a row reaching a response could leak a column.
+    edge = {m for m in graph.edges if m.endswith((".routes", ".schemas")) or m == "api.schemas"}
+    leaks = {(m, t) for m in edge for t in graph.edges[m] if t == "db.models"}
+    assert leaks == set()
+
+
 def test_every_import_inside_a_function_says_why(graph: Graph) -> None:
     unexplained = [f"{i.module}:{i.line} {i.text}" for i in graph.inner if not i.explained]
     assert unexplained == []
