@@ -107,13 +107,13 @@ class Server:
         code it serves.
 
         Raises:
-            ServerError: `port` already answers, or the server exited or did not answer
+            ServerError: something already listens on `port`, or the server exited or did not answer
                 within `ready_timeout` seconds (with everything it printed).
         """
         self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         if port is not None and _listening(self.port):
-            raise ServerError(f"something already answers on {self.url}: choose another port")
+            raise ServerError(f"something already listens on {self.url}: choose another port")
         argv = hypercorn_command(app, self.port, workers)
         if script is not None:
             argv = [str(cwd / script)]
@@ -136,6 +136,7 @@ class Server:
             raise
         finally:
             os.close(log)  # the server has its own copy
+        self._name = f"{script or app} ({cwd})"
         self._wait_until_ready(ready_path, ready_timeout)
 
     def _answers(self, path: str) -> bool:
@@ -148,11 +149,13 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"server exited early:\n{self.stop()}")
+                raise ServerError(f"{self._name} exited at start-up:\n{self.stop()}")
             if self._answers(path):
                 return
             time.sleep(0.1)
-        raise ServerError(f"server did not answer within {timeout:g} s:\n{self.stop()}")
+        raise ServerError(
+            f"{self._name} did not answer {path} within {timeout:g} s:\n{self.stop()}"
+        )
 
     def worker_pids(self) -> list[int]:
         """The worker processes Hypercorn's master started (not its resource tracker)."""
