@@ -3,12 +3,14 @@
 Events are written in the transaction of the change they record. Where the change is
 one statement on its own (opening a session, rotating a refresh token), `recorded`
 makes the change and its event one statement, so neither can exist without the other
-and the change costs no extra round trip.
+and the change costs no extra round trip. Whatever writes an event tells its unit of
+work (or its statements) through `Written`, which reports it once committed.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -65,6 +67,10 @@ class NewEvent:
         }
 
 
+# Told of each event a statement wrote, so the unit of work can report it once committed.
+Written = Callable[[NewEvent], None]
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """Which events a listing shows: all of them by default."""
@@ -108,21 +114,25 @@ class AuditEventWriter:
     """Records an event with one INSERT outside any transaction (when there is no change to
     go with it: a failed login)."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, written: Written) -> None:
         self._connection = connection
+        self._written = written
 
     async def add(self, event: NewEvent) -> None:
         """Insert the event."""
         await self._connection.execute(insert(AuditEvent).values(**event.values()))
+        self._written(event)
 
 
 class AuditEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, written: Written) -> None:
         self._session = session
+        self._written = written
 
     async def add(self, event: NewEvent) -> None:
         """Record an event in the unit of work's transaction."""
         await self._session.execute(insert(AuditEvent).values(**event.values()))
+        self._written(event)
 
     async def page(
         self, where: EventFilter, after: tuple[datetime, int] | None, limit: int

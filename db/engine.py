@@ -87,17 +87,17 @@ class Statements:
     """Single statements with no transaction around them (no BEGIN, no COMMIT or ROLLBACK):
     reads, and writes that are atomic on their own."""
 
-    def __init__(self, connection: AsyncConnection, committed: Committed) -> None:
+    def __init__(self, connection: AsyncConnection) -> None:
+        # The audit events written here, on their own or with a session they record.
+        self.written: list[NewEvent] = []
         self.users = UserReader(connection)
-        self.sessions = SessionOpener(connection)
-        self.audit = AuditEventWriter(connection)
+        self.sessions = SessionOpener(connection, self.written.append)
+        self.audit = AuditEventWriter(connection, self.written.append)
         self.mfa = MfaReader(connection)
-        self._committed = committed
 
     async def record(self, event: NewEvent) -> None:
-        """Write an audit event on its own, then report it."""
+        """Write an audit event on its own; reported once the statements are done."""
         await self.audit.add(event)
-        self._committed(event)
 
 
 class Database:
@@ -146,14 +146,18 @@ class Database:
 
     @asynccontextmanager
     async def statements(self) -> AsyncIterator[Statements]:
-        """A connection for statements that need no transaction.
+        """A connection for statements that need no transaction; the audit events they
+        wrote are reported once it is given back (committed, behind a pooler too).
 
         Raises:
             StoreUnavailable: Postgres could not be reached.
         """
         try:
             async with self._connect() as connection:
-                yield Statements(connection, self._committed)
+                statements = Statements(connection)
+                yield statements
+            if statements.written:
+                self._committed(*statements.written)
         except POSTGRES_UNAVAILABLE:
             raise StoreUnavailable("postgres") from None
         except sa_exc.DBAPIError as error:

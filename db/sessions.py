@@ -10,7 +10,7 @@ from typing import cast
 from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db.audit import NewEvent, recorded
+from db.audit import NewEvent, Written, recorded
 from db.batches import delete_batch
 from db.models import DeviceSession, User
 
@@ -118,19 +118,24 @@ _ROTATE_RECORDED = recorded(
 class SessionOpener:
     """Opens device sessions with one statement outside any transaction (atomic alone)."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, written: Written) -> None:
         self._connection = connection
+        self._written = written
 
     async def open(self, opening: Opening, event: NewEvent, user_version: int) -> bool:
         """Insert the session row and the event that records it, in one statement, if the
         user still exists, is not disabled and is at `user_version`; whether it was."""
         params = {**opening.params(), **event.params(), "s_user_version": user_version}
-        return (await self._connection.execute(_OPEN_RECORDED, params)).first() is not None
+        opened = (await self._connection.execute(_OPEN_RECORDED, params)).first() is not None
+        if opened:
+            self._written(event)
+        return opened
 
 
 class DeviceSessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, written: Written) -> None:
         self._session = session
+        self._written = written
 
     async def add(self, opening: Opening) -> None:
         """Open a device session whose refresh chain starts with `opening.refresh_jti`."""
@@ -171,7 +176,10 @@ class DeviceSessionRepository:
             "r_expires_at": expires_at,
             **event.params(),
         }
-        return (await self._session.execute(_ROTATE_RECORDED, params)).first() is not None
+        rotated = (await self._session.execute(_ROTATE_RECORDED, params)).first() is not None
+        if rotated:
+            self._written(event)
+        return rotated
 
     async def revoke(
         self, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime

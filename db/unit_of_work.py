@@ -54,9 +54,10 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._factory()
         self.users = UserRepository(self.session)
-        self.sessions = DeviceSessionRepository(self.session)
+        # Every event its repositories write, by `record` or with a change, is reported.
+        self.sessions = DeviceSessionRepository(self.session, self._recorded.append)
         self.locks = AdvisoryLocks(self.session)
-        self.audit = AuditEventRepository(self.session)
+        self.audit = AuditEventRepository(self.session, self._recorded.append)
         self.mfa = MfaRepository(self.session)
         self.message_tokens = MessageTokenRepository(self.session)
         self.outbox = OutboxRepository(self.session)
@@ -79,10 +80,13 @@ class UnitOfWork:
             raise StoreUnavailable("postgres") from exc
 
     async def record(self, *events: NewEvent) -> None:
-        """Write audit events in this transaction; they are reported once it commits."""
+        """Write audit events in this transaction; they are reported once it commits.
+
+        So is an event a repository writes with its change (DeviceSessionRepository's
+        rotate_refresh): the unit of work reports every event written in it.
+        """
         for event in events:
             await self.audit.add(event)
-        self._recorded.extend(events)
 
     async def commit(self) -> None:
         """Commit the transaction, then report the events it recorded."""
@@ -98,6 +102,8 @@ class UnitOfWork:
         self._report()
 
     def _report(self) -> None:
-        recorded, self._recorded = self._recorded, []
+        # Emptied in place: the repositories append to this very list.
+        recorded = list(self._recorded)
+        self._recorded.clear()
         if recorded:
             self._committed(*recorded)

@@ -31,7 +31,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -50,8 +49,8 @@ import httpx
 from redis.asyncio import Redis
 
 from api.config.settings import database_url_from_env
+from scripts.hypercorn_server import Server, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "faults under load, long enough"
 VERIFIES_PER_FLOW = 3
 REVOKED_TOKEN_SHARE = 0.2
@@ -127,13 +126,6 @@ class Report:
 
 def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f} s"
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ThrowawayRedis:
@@ -229,57 +221,6 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.transport.abort()
-
-
-class AppServer:
-    """The service under test: Hypercorn with its workers, as the Procfile runs it."""
-
-    def __init__(self, env: dict[str, str], workers: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._dir = Path(tempfile.mkdtemp(prefix="faults-server-"))
-        self._log = (self._dir / "server.log").open("w+b")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "hypercorn",
-                "--config", "python:api.hypercorn_config",
-                "api.asgi:app",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(workers),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    async def wait_ready(self, client: httpx.AsyncClient) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{self.output()}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(self.url + "/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"the server was not ready within 30 s:\n{self.output()}")
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        output = self.output()
-        self._log.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
-        return output
 
 
 @dataclass
@@ -499,31 +440,34 @@ async def run(options: Options, say: Any = print) -> Report:
         proxy = PostgresProxy(target.hostname or "127.0.0.1", target.port or 5432)
         await proxy.start()
         name = f"auth-api-faults-{run_id}"
-        server = AppServer(
-            _server_env(_via(database_url, proxy.port), redis.url, name), options.workers
-        )
-        pg = await asyncpg.connect(_plain_dsn(database_url))
+        env = _server_env(_via(database_url, proxy.port), redis.url, name)
         limits = httpx.Limits(max_connections=options.concurrency * 2)
+        pg = await asyncpg.connect(_plain_dsn(database_url))
         try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
-                await server.wait_ready(client)
-                say(f"server ready; registering {len(emails)} users")
-                await _register_all(client, emails)
-                report.users_before = await _count_users(pg, pattern)
-                ledger = Ledger()
-                await _run_phases(options, client, emails, ledger, redis, proxy, say, report)
-                # Every token revoked during the run is refused at the end, after both outages.
-                say(f"presenting all {len(ledger.revoked_access)} revoked access tokens again")
-                await Load(client, emails, ledger).present_every_revoked()
-                marks_after = await _revocation_marks(redis.url)
-            report.users_after = await _count_users(pg, pattern)
-            report.sessions_lost = await _lost_sessions(pg, ledger)
-            report.revocations_lost = len(ledger.marks_at_outage - marks_after)
-            report.revocation_marks_at_outage = len(ledger.marks_at_outage)
-            _fill(report, ledger)
+            server = await asyncio.to_thread(Server, env, options.workers, ready_path="/readyz")
+            try:
+                async with httpx.AsyncClient(
+                    base_url=server.url, timeout=30, limits=limits
+                ) as client:
+                    say(f"server ready; registering {len(emails)} users")
+                    await _register_all(client, emails)
+                    report.users_before = await _count_users(pg, pattern)
+                    ledger = Ledger()
+                    await _run_phases(options, client, emails, ledger, redis, proxy, say, report)
+                    # Every token revoked during the run is refused at the end, after both
+                    # outages.
+                    say(f"presenting all {len(ledger.revoked_access)} revoked access tokens again")
+                    await Load(client, emails, ledger).present_every_revoked()
+                    marks_after = await _revocation_marks(redis.url)
+                report.users_after = await _count_users(pg, pattern)
+                report.sessions_lost = await _lost_sessions(pg, ledger)
+                report.revocations_lost = len(ledger.marks_at_outage - marks_after)
+                report.revocation_marks_at_outage = len(ledger.marks_at_outage)
+                _fill(report, ledger)
+            finally:
+                say("stopping the server")
+                output = await asyncio.to_thread(server.stop)
         finally:
-            say("stopping the server")
-            output = await asyncio.to_thread(server.stop)
             await proxy.cut()
             with contextlib.suppress(Exception):
                 await pg.execute("DELETE FROM users WHERE email LIKE $1", pattern)

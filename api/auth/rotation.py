@@ -76,7 +76,6 @@ class Rotation:
         )
         if rotated:
             await uow.commit()
-            self._trail.logged(event)
             return tokens
         session = await uow.sessions.get(session_id, user_id)
         if session is None or session.revoked_at is not None:

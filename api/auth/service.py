@@ -295,11 +295,11 @@ class AuthService:
             session_id=session_id,
             details={"device_name": device.name},
         )
-        # The session and its event are one statement, atomic alone: no transaction around it.
+        # The session and its event are one statement, atomic alone: no transaction around it;
+        # the event is reported like any other once the statements are done.
         async with self._database.statements() as statements:
             if not await statements.sessions.open(opening, event, version):
                 return None
-        self._trail.logged(event)
         return Login(
             session_id=str(session_id),
             tokens=tokens,

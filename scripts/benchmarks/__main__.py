@@ -45,7 +45,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import httpx
@@ -75,9 +74,8 @@ from scripts.benchmarks.wrk import (
     WrkRun,
     refresh_chain_lua,
     run_wrk,
-    start_server,
-    stop_server,
 )
+from scripts.hypercorn_server import Server, ServerError
 
 APP_NAME = "auth-api-bench"
 PASSWORD = "bench passphrase 0123456789"
@@ -173,7 +171,7 @@ class Bench:
     def measure(
         self,
         tree: Tree,
-        server: Popen[bytes],
+        server: Server,
         case: str,
         path: str,
         *,
@@ -203,19 +201,19 @@ class Bench:
 
         drive(WARM_UP_SECONDS, lua()).result()
         script = lua()  # made before the CPU is sampled: it may log in
-        workers = cpu.worker_pids(server.pid)
+        workers = server.worker_pids()
         if len(workers) != WORKERS:
             raise SystemExit(f"{tree.label}: {len(workers)} workers, expected {WORKERS}")
-        if not cpu.wait_idle(server.pid, workers):
+        if not cpu.wait_idle(server.process.pid, workers):
             print(f"  ({tree.name} {case}: workers still busy 30 s after the warm-up)")
         with ConnectionWatch(tree.database_url, self.settings.redis_url, tree.app_name) as w:
             start = time.monotonic() + MARGIN
             window = Window(start, start + self.args.seconds)
             run = drive(self.args.seconds + 2 * MARGIN, script, window)
             _sleep_until(window.start)
-            before = cpu.sample(server.pid, workers)
+            before = cpu.sample(server.process.pid, workers)
             _sleep_until(window.end)
-            after = cpu.sample(server.pid, workers)
+            after = cpu.sample(server.process.pid, workers)
             result = run.result()
         if not result.window_requests:
             raise SystemExit(
@@ -275,11 +273,8 @@ class Bench:
     def round(self, number: int) -> None:
         """Every case once, each tree in turn; the first tree alternates between rounds."""
         print(f"round {number}", flush=True)
-        server = start_server("scripts.benchmarks.hello:app", self.hello.port, self.hello.env())
-        try:
+        with self.hello.serve(WORKERS, app="scripts.benchmarks.hello:app") as server:
             self.measure(self.hello, server, "a", "/healthz")
-        finally:
-            stop_server(server)
 
         order = self.trees if number % 2 else self.trees[::-1]
         servers = self._start(order)
@@ -426,22 +421,20 @@ class Bench:
             finally:
                 self._stop(servers)
 
-    def _start(self, trees: list[Tree], **extra: str) -> dict[str, Popen[bytes]]:
-        servers: dict[str, Popen[bytes]] = {}
+    def _start(self, trees: list[Tree], **extra: str) -> dict[str, Server]:
+        servers: dict[str, Server] = {}
         try:
             for tree in trees:
-                servers[tree.name] = start_server(
-                    "api.asgi:app", tree.port, tree.env(**extra), WORKERS, cwd=tree.root
-                )
+                servers[tree.name] = tree.serve(WORKERS, **extra)
         except BaseException:
             self._stop(servers)
             raise
         return servers
 
     @staticmethod
-    def _stop(servers: dict[str, Popen[bytes]]) -> None:
+    def _stop(servers: dict[str, Server]) -> None:
         for server in servers.values():
-            stop_server(server)
+            server.stop()
 
     def _access_token(self, tree: Tree) -> str:
         """An access token of a new session (new each round: they expire)."""
@@ -647,7 +640,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
+    try:
+        run(parse_args())
+    except ServerError as error:
+        raise SystemExit(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark of the command line `args`."""
     settings = replace(Settings.from_env(), db_application_name=APP_NAME)
     if args.scale:
         scale = run_scale(

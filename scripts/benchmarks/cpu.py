@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Hypercorn starts its workers with multiprocessing's spawn context; the master's other
-# child, multiprocessing's resource tracker, serves no requests.
-_WORKER_MARK = b"spawn_main"
 
 
 @dataclass(frozen=True)
@@ -45,22 +42,6 @@ def parse_stat(text: str) -> ProcStat:
 def read_stat(pid: int, proc: Path = Path("/proc")) -> ProcStat:
     """The /proc/<pid>/stat figures of one process."""
     return parse_stat((proc / str(pid) / "stat").read_text())
-
-
-def worker_pids(master: int, proc: Path = Path("/proc")) -> list[int]:
-    """The Hypercorn workers of `master`: its children started by multiprocessing's spawn."""
-    workers = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if read_stat(int(entry.name), proc).ppid != master:
-                continue
-            if _WORKER_MARK in (entry / "cmdline").read_bytes():
-                workers.append(int(entry.name))
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # the process ended while we looked
-    return sorted(workers)
 
 
 def sample(master: int, workers: list[int], proc: Path = Path("/proc")) -> CpuSample:

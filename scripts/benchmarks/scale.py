@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from api.config.settings import Settings
 from db.redis_pool import create_redis
 from db.revocation_store import RevocationStore
-from scripts.benchmarks.wrk import run_wrk, start_server, stop_server
+from scripts.benchmarks.wrk import run_wrk
+from scripts.hypercorn_server import Server
 from scripts.seed import delete_seeded, hash_password, seed_email, seed_users
 
 PASSWORD = "scale passphrase 0123456789"
@@ -62,8 +63,7 @@ async def _redis_memory(settings: Settings) -> int:
 
 
 def _login_p50(port: int, env: dict[str, str], email: str, seconds: int) -> float:
-    server = start_server("api.asgi:app", port, env)
-    try:
+    with Server(env, port=port):
         body = json.dumps({"email": email, "password": PASSWORD})
         url = f"http://127.0.0.1:{port}/auth/login"
         headers = {"Content-Type": "application/json"}
@@ -72,8 +72,6 @@ def _login_p50(port: int, env: dict[str, str], email: str, seconds: int) -> floa
         if set(result.statuses) != {200}:
             raise SystemExit(f"scale login answered {result.statuses}")
         return result.p50_ms
-    finally:
-        stop_server(server)
 
 
 def run_scale(

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from scripts.benchmarks.wrk import ROOT
+from scripts.hypercorn_server import ROOT, SERVICE_APP, Server
 
 BASELINE_DB_SUFFIX = "_baseline"
 
@@ -53,6 +53,10 @@ class Tree:
             "RATE_LIMITS_ENABLED": "false",
             **extra,
         }
+
+    def serve(self, workers: int, app: str = SERVICE_APP, **extra: str) -> Server:
+        """Serve `app` from this tree's code on its port, once it answers."""
+        return Server(self.env(**extra), workers, app=app, port=self.port, cwd=self.root)
 
     def run(self, *args: str) -> str:
         """Run `python args...` with this tree's code and environment; its stdout."""

@@ -1,18 +1,12 @@
-"""Run wrk against a URL and read its figures; start and stop Hypercorn servers for benchmarks."""
+"""Run wrk against a URL and read its figures."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -216,62 +210,3 @@ def parse_wrk_output(output: str) -> WrkResult:
         socket_errors=sum(int(n) for n in re.findall(r"\d+", errors.group(1))) if errors else 0,
         window_requests=int(window.group(1)) if window else None,
     )
-
-
-def start_server(
-    target: str, port: int, env: dict[str, str], workers: int = 2, cwd: Path = ROOT
-) -> subprocess.Popen[bytes]:
-    """Hypercorn serving `target` from the tree at `cwd`, with the Procfile's configuration;
-    returns once it answers."""
-    if _answers(port):
-        raise SystemExit(f"something already answers on 127.0.0.1:{port}: choose another --port")
-    # The server keeps its own copy of the log's descriptor; ours only reads a failure.
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hypercorn",
-                "--config",
-                "python:api.hypercorn_config",
-                target,
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                log.seek(0)
-                tail = log.read().decode(errors="replace")[-2000:]
-                raise SystemExit(f"{target} ({cwd}) exited at start-up:\n{tail}")
-            if _answers(port):
-                return process
-            time.sleep(0.2)
-    process.kill()
-    process.wait()
-    raise SystemExit(f"{target} ({cwd}) did not start within 30 s")
-
-
-def _answers(port: int) -> bool:
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-    except httpx.TransportError:
-        return False
-    return True
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server from start_server: SIGTERM, then SIGKILL after 15 s."""
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

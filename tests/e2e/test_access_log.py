@@ -83,7 +83,7 @@ async def test_scripts_run_writes_one_access_line_per_request_and_no_secret(
     logged = Counter(
         (m["method"], m["route"], m["status"]) for line in lines if (m := ACCESS_LINE.search(line))
     )
-    # The readiness polls of tests/e2e/server.py are requests too.
+    # The readiness polls of scripts/hypercorn_server.py are requests too.
     polls = logged.pop(("GET", "/healthz", "200"), 0) - sent.pop(("GET", "/healthz", "200"))
     hypercorn_lines = [line for line in lines if HYPERCORN_ACCESS_LINE.search(line)]
     found = [secret[:12] for secret in leaked if secret in output]

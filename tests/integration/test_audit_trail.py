@@ -191,6 +191,28 @@ async def test_each_security_event_is_one_json_log_line_with_the_request_id(
     assert answer.json()["access_token"] not in json.dumps(line)
 
 
+async def test_a_login_and_its_refreshes_log_each_event_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.register("rotating@example.com")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="api.audit"):
+        tokens = await harness.login("rotating@example.com")
+        first = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+        # The superseded token again, within the grace window: the current link re-issued.
+        again = await harness.client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert first.status_code == again.status_code == 200
+    records = [r for r in caplog.records if r.name == "api.audit"]
+    lines = [json.loads(JsonLines().format(record))["event"] for record in records]
+    assert [line["type"] for line in lines] == [
+        "login.succeeded",
+        "token.refreshed",
+        "token.refreshed",
+    ]
+    assert {line["session_id"] for line in lines} == {tokens["session_id"]}
+    assert [line["details"] for line in lines[1:]] == [{}, {"within_grace": True}]
+
+
 async def test_a_trusted_proxy_names_the_request(make_harness: HarnessFactory) -> None:
     harness = await make_harness(trusted_proxy_hops=1)
     answer = await harness.client.get("/healthz", headers={"X-Request-ID": "edge-42.a"})

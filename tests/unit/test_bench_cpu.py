@@ -18,8 +18,8 @@ from scripts.benchmarks.cpu import (
     read_stat,
     sample,
     wait_idle,
-    worker_pids,
 )
+from scripts.hypercorn_server import worker_pids
 
 WORKER = b"/venv/bin/python\0-c\0from multiprocessing.spawn import spawn_main; spawn_main()\0"
 TRACKER = b"/venv/bin/python\0-c\0from multiprocessing.resource_tracker import main;main(4)\0"
