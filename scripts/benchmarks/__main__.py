@@ -11,7 +11,8 @@ excluded): steadier than req/s on a shared machine.
   d  POST /auth/login, successful    (rate limits off)
   r  POST /auth/refresh              (rate limits off; every request presents the
                                       refresh token the previous answer rotated in)
-  e  POST /auth/login, rate-limited  (429, LOGIN_RATE_LIMIT=1/hour)
+  e  POST /auth/login, rate-limited  (429, LOGIN_RATE_LIMIT=1/hour: a wrong password,
+                                      as the limit counts failures; the first is 401)
   f  raw argon2id verifications/s with the service's parameters on the same cores
 
 With --login (issue 17: the login under load), only the login's cases, on the current tree:
@@ -87,7 +88,7 @@ EXPECTED_STATUS = {"a": 200, "b": 204, "c": 200, "d": 200, "r": 200, "e": 429, "
 LOGIN_CLIENTS = (16, 64, 256)
 # Statuses a case may answer besides its expected one: logins at many clients may be shed
 # (503), and the shedding case's few admitted logins succeed.
-ALSO_ALLOWED = {"d": {503}, "s": {200}}
+ALSO_ALLOWED = {"d": {503}, "s": {200}, "e": {401}}
 USAGE = """scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
                      [--baseline-tree PATH] [--port 8766] [--algorithms RS256,ES256,EdDSA]
        scripts/bench --login [--seconds 10] [--rounds 3] [--json FILE]
@@ -244,7 +245,7 @@ class Bench:
             flush=True,
         )
         kind = case.split()[0]
-        also = ALSO_ALLOWED.get(kind, set()) if "clients" in case or kind == "s" else set()
+        also = ALSO_ALLOWED.get(kind, set()) if "clients" in case or kind in "se" else set()
         allowed = {EXPECTED_STATUS[kind]} | also
         if not set(result.statuses) <= allowed or EXPECTED_STATUS[kind] not in result.statuses:
             note = f"{case} on {tree.label}: statuses {result.statuses}"
@@ -300,7 +301,7 @@ class Bench:
         servers = self._start(order, RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
         try:
             for tree in order:
-                self.measure(tree, servers[tree.name], "e", "/auth/login", **self._login(tree))
+                self.measure(tree, servers[tree.name], "e", "/auth/login", **self._guess(tree))
         finally:
             self._stop(servers)
 
@@ -336,7 +337,7 @@ class Bench:
             self._stop(servers)
         servers = self._start([tree], RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
         try:
-            self.measure(tree, servers[tree.name], "e", "/auth/login", **self._login(tree))
+            self.measure(tree, servers[tree.name], "e", "/auth/login", **self._guess(tree))
         finally:
             self._stop(servers)
         self._argon2_rate()
@@ -379,8 +380,8 @@ class Bench:
                 "worker_cpu_shares": shares,
                 "worker_cpu_max_over_min": spread,
             }
-        per_503 = statistics.median(_cpu_per_503(r, login_cpu) for r in runs["s"])
-        per_429 = statistics.median(r.cpu.worker_ms for r in runs["e"])
+        per_503 = statistics.median(_cpu_per_refusal(r, login_cpu, 503) for r in runs["s"])
+        per_429 = statistics.median(_cpu_per_refusal(r, login_cpu, 429) for r in runs["e"])
         figures.update(cpu_per_503_ms=per_503, cpu_per_429_ms=per_429)
         print(
             f"\nmedians of {self.args.rounds} rounds, {self.args.seconds} s each, "
@@ -443,9 +444,13 @@ class Bench:
             return register_and_login(tree.base, tree.email)
         return login(tree.base, tree.email)["access_token"]
 
-    def _login(self, tree: Tree) -> dict[str, Any]:
-        body = json.dumps({"email": tree.email, "password": PASSWORD})
+    def _login(self, tree: Tree, password: str = PASSWORD) -> dict[str, Any]:
+        body = json.dumps({"email": tree.email, "password": password})
         return {"body": body, "headers": {"Content-Type": "application/json"}}
+
+    def _guess(self, tree: Tree) -> dict[str, Any]:
+        """A login with a wrong password: what the per-IP limit counts."""
+        return self._login(tree, "not the password of this account")
 
     def _refresh_chain(self, tree: Tree) -> Callable[[], str]:
         """A maker of chained-refresh scripts, each with tokens never presented before."""
@@ -566,11 +571,14 @@ def _shed(result: WrkResult) -> float:
     return result.requests_per_s * result.statuses.get(503, 0) / max(result.requests, 1)
 
 
-def _cpu_per_503(run: Run, login_cpu_ms: float) -> float:
-    """Worker CPU per 503 of a shedding run, the few logins it admitted taken out."""
-    total = sum(run.wrk.statuses.values()) or 1
-    logins, shed = run.wrk.statuses.get(200, 0) / total, run.wrk.statuses.get(503, 0) / total
-    return (run.cpu.worker_ms - logins * login_cpu_ms) / max(shed, 1e-9)
+def _cpu_per_refusal(run: Run, login_cpu_ms: float, refusal: int) -> float:
+    """Worker CPU per `refusal` answer of a run, the few password checks it admitted (200
+    and 401 answers) taken out at a login's CPU each."""
+    statuses = run.wrk.statuses
+    total = sum(statuses.values()) or 1
+    checked = (statuses.get(200, 0) + statuses.get(401, 0)) / total
+    refused = statuses.get(refusal, 0) / total
+    return (run.cpu.worker_ms - checked * login_cpu_ms) / max(refused, 1e-9)
 
 
 def _sleep_until(moment: float) -> None:
