@@ -198,22 +198,10 @@ class AuthService:
             await self._login_failed(user_id, reason, normalised if user_id is None else None)
             raise
         assert user is not None
-        if user.disabled:
-            await self._login_failed(user.id, "account_disabled")
-            raise AccountDisabled()
-        if self._settings.require_verified_email and not user.email_verified:
-            await self._login_failed(user.id, "email_unverified")
-            raise EmailUnverified()
+        await self._refuse_unless_admissible(user)
         if passwords.needs_rehash(user.password_hash):
             await self._rehash(user.id, password)
-        # An enrolled account answers with a challenge instead; POST /auth/mfa/verify ends it.
-        if user.mfa_enabled:
-            await self._second_factor.challenge(
-                user.id, user.version, normalised, device, remember=remember
-            )
-        opened = await self._open(
-            user.id, user.role, user.version, device, issued_at, remember, PASSWORD_ONLY
-        )
+        opened = await self._challenge_or_open(user, normalised, device, issued_at, remember)
         if opened is None:
             opened = await self._after_lost_race(user, normalised, password, device, remember)
         return opened
@@ -325,6 +313,8 @@ class AuthService:
         Raises:
             InvalidCredentials: the account is gone, the password changed, or it changed again.
             AccountDisabled: the account was disabled.
+            EmailUnverified: the address is no longer verified (REQUIRE_VERIFIED_EMAIL).
+            MfaRequired: the account has a second factor (enrolled meanwhile, or before).
         """
         # Stamped before the read again: the change's "before" mark must not cover the
         # tokens of this session, opened after the change.
@@ -339,20 +329,48 @@ class AuthService:
         ):
             await self._login_failed(user.id, "wrong_password")
             raise InvalidCredentials()
-        if user.disabled:
-            await self._login_failed(user.id, "account_disabled")
-            raise AccountDisabled()
-        if user.mfa_enabled:
-            await self._second_factor.challenge(
-                user.id, user.version, normalised, device, remember=remember
-            )
-        opened = await self._open(
-            user.id, user.role, user.version, device, issued_at, remember, PASSWORD_ONLY
-        )
+        await self._refuse_unless_admissible(user)
+        opened = await self._challenge_or_open(user, normalised, device, issued_at, remember)
         if opened is None:
             await self._login_failed(user.id, "account_changed")
             raise InvalidCredentials()
         return opened
+
+    async def _refuse_unless_admissible(self, user: Credentials) -> None:
+        """Refuse a login whose password was right but whose account may not log in.
+
+        Raises:
+            AccountDisabled: the account is disabled.
+            EmailUnverified: REQUIRE_VERIFIED_EMAIL is on and the address is not verified.
+        """
+        if user.disabled:
+            await self._login_failed(user.id, "account_disabled")
+            raise AccountDisabled()
+        if self._settings.require_verified_email and not user.email_verified:
+            await self._login_failed(user.id, "email_unverified")
+            raise EmailUnverified()
+
+    async def _challenge_or_open(
+        self,
+        user: Credentials,
+        normalised: NormalisedEmail,
+        device: Device,
+        issued_at: float,
+        remember: bool,
+    ) -> Login | None:
+        """The session of a proven password, None if the account changed since `user` was
+        read.
+
+        Raises:
+            MfaRequired: the account has a second factor; POST /auth/mfa/verify ends the login.
+        """
+        if user.mfa_enabled:
+            await self._second_factor.challenge(
+                user.id, user.version, normalised, device, remember=remember
+            )
+        return await self._open(
+            user.id, user.role, user.version, device, issued_at, remember, PASSWORD_ONLY
+        )
 
     async def _credentials(self, normalised_email: NormalisedEmail) -> Credentials | None:
         async with self._database.statements() as statements:
