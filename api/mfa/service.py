@@ -182,10 +182,7 @@ class MfaService:
             secret = self._box.decrypt(factor.secret_encrypted)
             await self._checked(uow, user_id, account, Proof(code=code), secret)
             await uow.mfa.confirm(user_id, self._clock())
-            recovery = codes.new_recovery_codes()
-            await uow.mfa.replace_codes(
-                user_id, [codes.recovery_code_hash(c) for c in recovery], self._clock()
-            )
+            recovery = await self._new_recovery_codes(uow, user_id)
             event = self._event(EventType.MFA_ENROLLED, claims, {"method": "totp"})
             await uow.record(event)
             await uow.commit()
@@ -222,13 +219,17 @@ class MfaService:
         secret = await self._confirmed_secret(user_id)
         async with self._failures_recorded(user_id), self._database.unit_of_work() as uow:
             await self._checked(uow, user_id, account, Proof(code=code), secret)
-            recovery = codes.new_recovery_codes()
-            await uow.mfa.replace_codes(
-                user_id, [codes.recovery_code_hash(c) for c in recovery], self._clock()
-            )
+            recovery = await self._new_recovery_codes(uow, user_id)
             event = self._event(EventType.MFA_RECOVERY_CODES_REPLACED, claims)
             await uow.record(event)
             await uow.commit()
+        return recovery
+
+    async def _new_recovery_codes(self, uow: UnitOfWork, user_id: uuid.UUID) -> list[str]:
+        """A new set of recovery codes, stored as hashes in place of the old set."""
+        recovery = codes.new_recovery_codes()
+        hashes = [codes.recovery_code_hash(c) for c in recovery]
+        await uow.mfa.replace_codes(user_id, hashes, self._clock())
         return recovery
 
     async def verify(self, mfa_token: str, proof: Proof, user_agent: str | None) -> Login:
