@@ -44,10 +44,12 @@ class Server:
         workers: int = 2,
         script: str | None = None,
         own_group: bool = False,
+        port: int | None = None,
     ) -> None:
         """Serve with Hypercorn directly, or through `script` (e.g. scripts/run) when given;
-        `own_group` makes the server a process group of its own (a service's cgroup)."""
-        self.port = free_port()
+        `own_group` makes the server a process group of its own (a service's cgroup); `port`
+        when its settings must name its address before it starts (a free one otherwise)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".pytest_cache" / f"server-{self.port}.log"
         self.log_path.parent.mkdir(exist_ok=True)
