@@ -213,12 +213,23 @@ for (const [id, action] of Object.entries(actions)) {
 }
 
 // A message's link: PUBLIC_LINK_BASE#action=...&token=... (the fragment never reaches a server).
-const link = new URLSearchParams(location.hash.slice(1));
-if (link.get("action") === "reset-password") {
-  document.getElementById("reset-token").value = link.get("token") || "";
-  say("Choose a new password.");
-} else if (link.get("action") === "verify-email") {
-  send("POST", "/auth/email/verify", { token: link.get("token") || "" }).then(async (response) =>
-    say(response.status === 204 ? "Address verified." : "Not verified: " + (await problemText(response))),
-  );
+function followLink() {
+  const link = new URLSearchParams(location.hash.slice(1));
+  const action = link.get("action");
+  const token = link.get("token") || "";
+  if (action !== "reset-password" && action !== "verify-email") return;
+  // Out of the address bar and history once read: a reload must not replay a used token.
+  history.replaceState(null, "", location.pathname + location.search);
+  if (action === "reset-password") {
+    document.getElementById("reset-token").value = token;
+    say("Choose a new password.");
+  } else {
+    send("POST", "/auth/email/verify", { token }).then(async (response) =>
+      say(response.status === 204 ? "Address verified." : "Not verified: " + (await problemText(response))),
+    ).catch(async (error) => say(await whyFetchFailed(error)));
+  }
 }
+
+followLink();
+// A link opened in a tab already showing this page only changes the fragment: no reload.
+window.addEventListener("hashchange", followLink);

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from api.config.settings import Settings
 from db.emails import normalise_email
 from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
+from tests.e2e.smtp_process import SmtpProcess
 
 PASSWORD = "a long enough passphrase"
 
@@ -36,6 +37,15 @@ def server(e2e_settings: Settings) -> Iterator[Server]:
     output = server.stop()
     problems = [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]
     assert not problems, output
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpProcess]:
+    """`python -m aiosmtpd` in a process of its own, for one test module."""
+    process = SmtpProcess(tmp_path_factory.mktemp("smtp"))
+    process.start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import email
 import mailbox
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -68,3 +69,18 @@ class SmtpProcess:
     def to(self, address: str) -> list[EmailMessage]:
         """The messages received for `address`."""
         return [m for m in self.messages() if m["To"] == address]
+
+    def wait_for(self, address: str, subject: str, timeout: float = 20) -> EmailMessage:
+        """The newest message to `address` with `subject`, waiting up to `timeout` seconds
+        for one to arrive.
+
+        Raises:
+            AssertionError: none arrived in time.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.to(address) if m["Subject"] == subject]
+            if found:
+                return found[-1]
+            time.sleep(0.2)
+        raise AssertionError(f"no {subject!r} message to {address} within {timeout} s")

@@ -33,14 +33,6 @@ NEW_PASSWORD = "a brand new long passphrase"
 
 
 @pytest.fixture(scope="module")
-def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpProcess]:
-    process = SmtpProcess(tmp_path_factory.mktemp("smtp"))
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
 def mail_settings(e2e_settings: Settings, smtp: SmtpProcess) -> Settings:
     return replace(
         e2e_settings, smtp_url=smtp.url, mail_send_in_workers=True, public_link_base=LINK_BASE
