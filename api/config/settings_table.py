@@ -463,10 +463,11 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "2",
         "seconds (above 0, at most 60) a password check may expect to wait for a hashing "
         "thread: the checks served before it times the measured mean hashing time, over "
-        "`HASH_WORKERS`. Beyond it a check is answered at once with `503 "
-        "service_unavailable` and `Retry-After: 2`. Waiting checks are queued per client "
-        "address (per-IP limit's key) and served round-robin, addresses that passed a "
-        "password check in the last 24 hours first (docs/scaling.md)",
+        "`HASH_WORKERS`. Beyond it a login is refused with `503 "
+        "service_unavailable` and `Retry-After: 2`, before any other work, the answer held "
+        "for the budget (clients that retry at once ask once per budget). Waiting checks "
+        "are queued per client address (per-IP limit's key) and served round-robin, "
+        "addresses that passed a password check in the last 24 hours first (docs/scaling.md)",
     ),
     Setting(
         "DATABASE_STATEMENT_CACHE_SIZE",

@@ -1,10 +1,12 @@
 """A login the hashing would refuse is answered 503 in front of Flask: no per-IP
-reservation in Redis, no body validation, and the same problem, counted as a login."""
+reservation in Redis, no body validation, the same problem, counted as a login, and
+held for HASH_WAIT_BUDGET before it is sent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
@@ -14,6 +16,7 @@ from tests.integration.conftest import Harness, HarnessFactory
 
 CLIENT = "127.0.0.1"  # httpx's ASGI transport's client address
 OTHER = "192.0.2.7"
+HOLD = 0.2  # HASH_WAIT_BUDGET: how long a shed login's answer is held
 
 
 class RedisCommands:
@@ -63,7 +66,9 @@ async def _saturate(admission: HashingAdmission) -> asyncio.Task[None]:
 async def test_a_login_the_hashing_would_refuse_is_answered_before_flask_and_redis(
     make_harness: HarnessFactory,
 ) -> None:
-    harness = await make_harness(rate_limits_enabled=True, hash_workers=1, hash_queue_max=1)
+    harness = await make_harness(
+        rate_limits_enabled=True, hash_workers=1, hash_queue_max=1, hash_wait_budget=HOLD
+    )
     await harness.register("shed@example.com")
     admission = harness.resources.passwords.admission
     waiting = await _saturate(admission)
@@ -71,9 +76,12 @@ async def test_a_login_the_hashing_would_refuse_is_answered_before_flask_and_red
         shed_before = _shed_logins()
         body = {"email": "shed@example.com", "password": "a long enough passphrase"}
         async with RedisCommands(harness) as redis:
-            answers = [await harness.client.post("/auth/login", json=body) for _ in range(5)]
-            # Not even validated: a body Flask would refuse with 422 is shed the same way.
-            answers.append(await harness.client.post("/auth/login", json={"email": 3}))
+            answers, held = [], []
+            # The last is not even valid: a body Flask would refuse with 422 is shed alike.
+            for login in [body] * 5 + [{"email": 3}]:
+                sent = time.monotonic()
+                answers.append(await harness.client.post("/auth/login", json=login))
+                held.append(time.monotonic() - sent)
         shed = _shed_logins() - shed_before
     finally:
         admission.finished(None)  # the held thread: the queued check takes it
@@ -81,7 +89,8 @@ async def test_a_login_the_hashing_would_refuse_is_answered_before_flask_and_red
         admission.finished(None)
     statuses = [a.status_code for a in answers]
     print(f"\nlogins while the hashing is full: {statuses}; Redis commands they sent: "
-          f"{len(redis.seen)}; counted as shed logins: {shed:g}")  # fmt: skip
+          f"{len(redis.seen)}; counted as shed logins: {shed:g}; held at least "
+          f"{min(held):.3f} s (HASH_WAIT_BUDGET {HOLD} s)")  # fmt: skip
     assert statuses == [503] * 6
     for answer in answers:
         assert answer.headers["retry-after"] == "2"
@@ -89,6 +98,9 @@ async def test_a_login_the_hashing_would_refuse_is_answered_before_flask_and_red
         assert answer.json()["code"] == "service_unavailable"
         assert answer.json()["request_id"] == answer.headers["x-request-id"]
     assert redis.seen == []
+    # Held as long as an admitted check may wait: a client retrying at once asks at most
+    # once per budget (a lower bound of a sleep, not a speed).
+    assert min(held) >= HOLD
     assert shed == 6
     # Once the hashing has room, the same login goes through Flask and its limits.
     async with RedisCommands(harness) as redis:
