@@ -1,7 +1,7 @@
 """GET /auth/verify with a bearer token, served on the worker's event loop in front of Flask.
 
 The forward-auth check is the hottest route: a gateway asks it before every request
-it forwards. It needs no Postgres and no request thread: the worker's one
+it forwards. It needs no Postgres and no Flask: the worker's one
 TokenVerifier (the same one the Flask guard uses) checks the token and asks Redis in
 one MGET. Any method and any path below /auth/verify/ get the same answer: Envoy's
 `ext_authz` HTTP service forwards the original method and appends the original path to
