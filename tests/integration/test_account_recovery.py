@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -527,3 +528,51 @@ async def test_twenty_concurrent_uses_of_one_token_succeed_exactly_once(
             )
             await uow.commit()
         await stop_harness(harness, *emails)
+
+
+@pytest.mark.parametrize("times", [2, 10])
+async def test_forgot_limits_at_2x_and_10x_hold_for_the_flooder_and_spare_another_address(
+    settings: Settings, times: int
+) -> None:
+    """`times` x the per-IP limit at once from one address, `times` x the per-address limit
+    at once for one victim's address from many: the limits hold exactly, and a user on
+    another address asking for their own reset meanwhile is answered 202. Writes commit
+    (requests run at once), and are deleted after."""
+    per_ip, per_address = 5, 2
+    limited = replace(
+        settings,
+        rate_limits_enabled=True,
+        trusted_proxy_hops=1,
+        forgot_password_ip_limit=f"{per_ip}/hour",
+        forgot_password_email_limit=f"{per_address}/hour",
+    )
+    _, harness = await start_harness(limited)
+    bystander_email = f"bystander-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        async with harness.client:
+            await harness.register(bystander_email)
+
+            def sent_from(ip: str, email: str) -> Any:
+                return harness.client.post(
+                    "/auth/password/forgot", json={"email": email}, headers={"X-Forwarded-For": ip}
+                )
+
+            flood = [sent_from("203.0.113.9", f"f{n}@example.com") for n in range(times * per_ip)]
+            victim = [
+                sent_from(f"198.51.100.{n}", "victim@example.com")
+                for n in range(times * per_address)
+            ]
+            answers = await asyncio.gather(*flood, *victim, sent_from("192.0.2.1", bystander_email))
+            await harness.resources.services.recovery.settled()
+    finally:
+        await stop_harness(harness, bystander_email)
+    flood_codes = [a.status_code for a in answers[: len(flood)]]
+    victim_codes = [a.status_code for a in answers[len(flood) : -1]]
+    bystander = answers[-1].status_code
+    print(f"\n{times}x: one address {len(flood)} at once: {flood_codes.count(202)} x 202, "
+          f"{flood_codes.count(429)} x 429; one victim's address from {len(victim)} addresses: "
+          f"{victim_codes.count(202)} x 202, {victim_codes.count(429)} x 429; "
+          f"another user on another address: {bystander}")  # fmt: skip
+    assert sorted(flood_codes) == [202] * per_ip + [429] * (len(flood) - per_ip)
+    assert sorted(victim_codes) == [202] * per_address + [429] * (len(victim) - per_address)
+    assert bystander == 202
