@@ -92,6 +92,9 @@ class InvalidationListener:
                         "channel was lost (%s)",
                         type(error).__name__,
                     )
+            except Exception:
+                # A bug must not end the task: the cache stays off (closed), and it tries again.
+                logger.exception("revocation cache off: the invalidation listener failed")
             finally:
                 self._cache.bypass()
                 self.confirmed.clear()

@@ -9,6 +9,7 @@ Waits for delivery are liveness waits with a generous deadline, never timing ass
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -305,6 +306,6 @@ async def test_with_the_setting_off_nothing_subscribes_and_every_request_asks_re
 
 
 def test_the_setting_is_off_unless_asked() -> None:
-    defaults = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": "x" * 64})
+    defaults = Settings.from_env({"APP_ENV": "test", "JWT_SECRET_KEY": secrets.token_urlsafe(48)})
     assert defaults.revocation_cache is False
     assert (defaults.revocation_cache_max_age, defaults.revocation_cache_size) == (60, 100_000)
