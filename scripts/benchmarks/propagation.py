@@ -43,6 +43,10 @@ class PropagationFigures:
     first_refusal_ms: dict[str, float]
     all_probes_refused_ms: dict[str, float]
     served_after_refusal: int
+    # 204s B gave after A's answer, before that probe's refusal (the cache's window).
+    served_before_refusal: int
+    # Revocations every probe refused on its first ask after A's answer.
+    refused_on_first_ask: int
     kills: int
     refused_at_once_after_kill: int
     stale_after_kill: int
@@ -106,11 +110,17 @@ class Hosts:
             raise SystemExit(f"host A answered {answer.status_code} to {path}")
 
 
-def _until_refused(hosts: Hosts, token: str, answered: float) -> tuple[list[float], int]:
-    """Ask B through every probe in turn until each was refused: each probe's delay (ms)
-    and how many 204s came after a probe's refusal."""
+@dataclass
+class Refusals:
+    delays_ms: list[float]  # each probe's, from A's answer to its first 401, sorted
+    served_before: int
+    served_after: int
+
+
+def _until_refused(hosts: Hosts, token: str, answered: float) -> Refusals:
+    """Ask B through every probe in turn until each was refused."""
     refused_at: dict[int, float] = {}
-    served_after = 0
+    served_before, served_after = 0, 0
     while len(refused_at) < len(hosts.probes):
         if time.perf_counter() - answered > DEADLINE:
             raise SystemExit(f"host B still served a revoked token after {DEADLINE:g} s")
@@ -120,9 +130,11 @@ def _until_refused(hosts: Hosts, token: str, answered: float) -> tuple[list[floa
                 refused_at.setdefault(index, (time.perf_counter() - answered) * 1000)
             elif code == 204 and index in refused_at:
                 served_after += 1
-            elif code != 204:
+            elif code == 204:
+                served_before += 1
+            else:
                 raise SystemExit(f"host B answered {code}")
-    return sorted(refused_at.values()), served_after
+    return Refusals(sorted(refused_at.values()), served_before, served_after)
 
 
 async def _subscribers(redis_url: str, name: str) -> list[str]:
@@ -213,7 +225,7 @@ def _measure(
     _subscribed(redis_url, hosts.subscriber, 2)
     # Long enough for the whole run; stopped when the measuring is done.
     load = _load(b.url, load_token, seconds=3600)
-    first, last, served_after = [], [], 0
+    first, last, served_after, served_before, at_once = [], [], 0, 0, 0
     stale_after_kill, refused_after_kill = 0, 0
     resubscribed: list[float] = []
     started = time.perf_counter()
@@ -224,10 +236,12 @@ def _measure(
             hosts.remembered_by_b(token)
             hosts.revoke(number, token)
             answered = time.perf_counter()
-            delays, after = _until_refused(hosts, token, answered)
-            first.append(delays[0])
-            last.append(delays[-1])
-            served_after += after
+            refusals = _until_refused(hosts, token, answered)
+            first.append(refusals.delays_ms[0])
+            last.append(refusals.delays_ms[-1])
+            served_after += refusals.served_after
+            served_before += refusals.served_before
+            at_once += refusals.served_before == 0
             if (number + 1) % 50 == 0:
                 print(f"  {number + 1} revocations measured", flush=True)
         for _ in range(kills):
@@ -253,6 +267,8 @@ def _measure(
         first_refusal_ms=_percentiles(first),
         all_probes_refused_ms=_percentiles(last),
         served_after_refusal=served_after,
+        served_before_refusal=served_before,
+        refused_on_first_ask=at_once,
         kills=kills,
         refused_at_once_after_kill=refused_after_kill,
         stale_after_kill=stale_after_kill,
@@ -261,7 +277,8 @@ def _measure(
         notes=[
             f"wrk -t1 -c{LOAD_CONNECTIONS} on host B's /auth/verify for the whole run "
             f"({elapsed:.0f} s)",
-            f"{PROBES} kept-alive probe connections to host B, asked in turn",
+            f"{PROBES} kept-alive probe connections to host B, asked in turn: a delay "
+            "includes the probe requests' own latency under the load",
         ],
     )
 

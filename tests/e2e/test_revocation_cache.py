@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from api.config.settings import Settings
 from tests.e2e.conftest import PASSWORD, Users
-from tests.e2e.server import Server, settings_env
+from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 
 pytestmark = pytest.mark.e2e
 
@@ -48,9 +48,13 @@ def cached_settings(e2e_settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def host_b(cached_settings: Settings) -> Iterator[Server]:
+    """Host B; its stop (SIGTERM, subscriber tasks running) must be clean and exit 0."""
     server = Server(settings_env(cached_settings), workers=2)
     yield server
-    server.stop()
+    output = server.stop()
+    problems = [line for line in output.splitlines() if any(p in line for p in SHUTDOWN_PROBLEMS)]
+    assert not problems, output
+    assert server.process.returncode == 0, output
 
 
 @pytest.fixture
