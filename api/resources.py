@@ -35,7 +35,9 @@ from api.security.verifier import TokenVerifier
 from db.engine import Database, create_engine
 from db.mfa_store import SecondFactorStore
 from db.rate_limit_store import RateLimitStore
-from db.redis_pool import RedisClient, close_redis, create_redis
+from db.redis_pool import RedisClient, close_redis, create_redis, create_subscriber
+from db.revocation_cache import RevocationCache
+from db.revocation_channel import InvalidationListener
 from db.revocation_store import RevocationStore
 
 
@@ -65,6 +67,8 @@ class Resources:
     services: Services
     # Delivers the outbox; started by the runtime when MAIL_SEND_IN_WORKERS is on.
     outbox_sender: OutboxSender
+    # Keeps the verifier's revocation cache honest; None unless REVOCATION_CACHE is on.
+    invalidations: InvalidationListener | None = None
 
     async def close(self) -> None:
         """Close the pools and the hashing threads."""
@@ -120,6 +124,30 @@ def _hashing_client(ipv6_prefix: int) -> str:
     return "" if origin is None else origin.client.limit_key(ipv6_prefix)
 
 
+def build_invalidations(
+    settings: Settings, redis: RedisClient, store: RevocationStore
+) -> InvalidationListener | None:
+    """The worker's revocation cache and its listener, when REVOCATION_CACHE is on."""
+    if not settings.revocation_cache:
+        return None
+    cache = RevocationCache(
+        max_age=settings.revocation_cache_max_age, size=settings.revocation_cache_size
+    )
+    connect = functools.partial(
+        create_subscriber,
+        redis,
+        settings.redis_url,
+        timeout=settings.redis_timeout,
+        client_name=f"{settings.db_application_name}-revocations",
+    )
+    return InvalidationListener(
+        cache,
+        store.invalidation_channel,
+        lambda attempt: connect(attempt=attempt),
+        answer_within=settings.redis_timeout,
+    )
+
+
 def open_resources(
     settings: Settings,
     keys: KeySet,
@@ -149,6 +177,7 @@ def open_resources(
         client_key=functools.partial(_hashing_client, settings.ipv6_rate_limit_prefix),
     )
     revocations = RevocationStore(redis, settings.redis_key_prefix)
+    invalidations = build_invalidations(settings, redis, revocations)
     limits = RateLimits(RateLimitStore(redis, settings.redis_key_prefix), settings)
     ending = SessionEnding(revocations, settings.refresh_token_ttl, clock)
     second_factors = SecondFactorStore(redis, settings.redis_key_prefix)
@@ -195,11 +224,17 @@ def open_resources(
         passwords=passwords,
         revocations=revocations,
         keys=keys,
-        verifier=TokenVerifier(settings, revocations, keys=keys),
+        verifier=TokenVerifier(
+            settings,
+            revocations,
+            keys=keys,
+            revocation_cache=invalidations.cache if invalidations is not None else None,
+        ),
         services=services,
         outbox_sender=OutboxSender(
             database.unit_of_work, transport_for(settings), settings, trail, clock, signal
         ),
+        invalidations=invalidations,
     )
 
 

@@ -69,6 +69,9 @@ class Runtime:
             raise
         self._resources = resources
         await prepare_redis(resources.redis)
+        if resources.invalidations is not None:
+            # Learns the cluster's nodes from the prepared client; serves once subscribed.
+            resources.invalidations.start()
         if self.settings.mail_send_in_workers:
             resources.outbox_sender.start()
         if self.settings.session_purge_interval:
@@ -99,6 +102,8 @@ class Runtime:
             await self._purge_schedule.stop()
             self._purge_schedule = None
         if self._resources is not None:
+            if self._resources.invalidations is not None:
+                await self._resources.invalidations.stop()
             await self._resources.services.recovery.settled()
             await self._resources.outbox_sender.stop()
             await self._resources.close()

@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 from redis import exceptions as redis_exc
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from db.errors import StoreUnavailable
 
@@ -94,6 +97,33 @@ def create_redis(
         url, max_connections=pool_size, timeout=timeout, **options
     )
     return Redis(connection_pool=pool)
+
+
+def create_subscriber(
+    client: RedisClient, url: str, *, timeout: float, client_name: str, attempt: int = 0
+) -> Redis:
+    """A client of its own for one pub/sub connection, which never reconnects by itself.
+
+    redis-py would reconnect a pub/sub connection and subscribe again without a word,
+    losing whatever was published meanwhile; the caller must see every loss. On a cluster
+    it speaks to one node (a classic PUBLISH reaches them all), a different one at each
+    `attempt`, so a node that is down is not asked forever.
+    """
+    if isinstance(client, RedisCluster) and client.get_nodes():
+        nodes = sorted(client.get_nodes(), key=lambda node: node.name)
+        node = nodes[attempt % len(nodes)]
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@{node.host}:{node.port}" if credentials else node.name
+        url = parts._replace(netloc=netloc).geturl()
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        client_name=client_name,
+        decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 async def prepare_redis(client: RedisClient) -> None:

@@ -2,6 +2,11 @@
 
 Every key of a user shares the hash tag `{<user_id>}`, so one MGET answers all
 four questions even on Redis Cluster.
+
+Every write is followed by a PUBLISH of the user's id on `invalidation_channel`, whether
+or not this worker caches answers: workers of another host may (REVOCATION_CACHE,
+db/revocation_cache.py). A classic PUBLISH reaches every node of a Redis Cluster, so a
+subscriber on any one node hears it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ class RevocationStore:
     def __init__(self, redis: RedisClient, key_prefix: str = "") -> None:
         self._redis = redis
         self._prefix = key_prefix
+
+    @property
+    def invalidation_channel(self) -> str:
+        """The pub/sub channel that hears the id of every user whose marks were written."""
+        return f"{self._prefix}rv:written"
 
     def user_keys(self, user_id: str) -> str:
         """The pattern every revocation key of the user matches (for SCAN)."""
@@ -78,6 +88,7 @@ class RevocationStore:
             return
         async with redis_errors():
             await self._redis.set(self._jti_key(user_id, jti), "1", ex=_ttl(remaining))
+        await self._written(user_id)
 
     async def revoke_sessions(self, user_id: str, session_ids: list[str], remaining: float) -> None:
         """Revoke sessions, each mark kept as long as their longest refresh token lives."""
@@ -87,17 +98,20 @@ class RevocationStore:
             for session_id in session_ids:
                 pipe.set(self._session_key(user_id, session_id), "1", ex=_ttl(remaining))
             await pipe.execute()
+        await self._written(user_id)
 
     async def revoke_issued_before(self, user_id: str, moment: float, remaining: float) -> None:
         """Revoke every token of the user issued at or before `moment` (a Unix time)."""
         async with redis_errors():
             await self._redis.set(self._before_key(user_id), repr(moment), ex=_ttl(remaining))
+        await self._written(user_id)
 
     async def mark_disabled(self, user_id: str, remaining: float) -> None:
         """Refuse every token of the user for `remaining` seconds (the longest a token issued
         until now can live), whatever its `iat`."""
         async with redis_errors():
             await self._redis.set(self._disabled_key(user_id), "1", ex=_ttl(remaining))
+        await self._written(user_id)
 
     async def clear_disabled(self, user_id: str, moment: float, remaining: float) -> None:
         """Lift the disabled mark, leaving every token issued until `moment` revoked."""
@@ -105,3 +119,11 @@ class RevocationStore:
             pipe.set(self._before_key(user_id), repr(moment), ex=_ttl(remaining))
             pipe.delete(self._disabled_key(user_id))
             await pipe.execute()
+        await self._written(user_id)
+
+    async def _written(self, user_id: str) -> None:
+        # After the write has been answered: a worker that hears this and then asks Redis
+        # reads the new marks. Unpublished (Redis failed in between), the caller sees
+        # StoreUnavailable as if the write had failed, and a retry publishes again.
+        async with redis_errors():
+            await self._redis.publish(self.invalidation_channel, user_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 
@@ -47,6 +48,15 @@ class OwnRedis:
             raise RuntimeError("own redis-server did not start")
         finally:
             client.close()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): its connections stay open and answer nothing."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self._process is not None:

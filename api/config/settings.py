@@ -78,6 +78,9 @@ class Settings:
     db_pool_timeout: float
     redis_pool_size: int
     redis_timeout: float
+    revocation_cache: bool
+    revocation_cache_max_age: float
+    revocation_cache_size: int
     db_application_name: str
     log_level: str
     log_format: str

@@ -507,6 +507,31 @@ TABLE: tuple[Setting[Any] | ReadElsewhere, ...] = (
         "process instead)",
     ),
     Setting(
+        "REVOCATION_CACHE",
+        Flag(),
+        "false",
+        "`true`: each worker remembers the revocation answers it read for access tokens and "
+        "drops a user's when a revoking request publishes to Redis, so a valid token costs "
+        "no Redis round trip; a token revoked on another worker or host is refused once the "
+        "message arrives (measured in [docs/scaling.md](docs/scaling.md#revocation-cache)), "
+        "not at once. Without the channel (lost, or unanswered PING) workers ask Redis every "
+        "time. `false`: every request asks Redis",
+    ),
+    Setting(
+        "REVOCATION_CACHE_MAX_AGE",
+        Seconds(3600),
+        "60",
+        "seconds (above 0, at most 3600) a remembered revocation answer is used at most (and "
+        "never past the token's `exp`); with `REVOCATION_CACHE`",
+    ),
+    Setting(
+        "REVOCATION_CACHE_SIZE",
+        Whole(1),
+        "100000",
+        "revocation answers each worker remembers at most, the oldest dropped first; with "
+        "`REVOCATION_CACHE`",
+    ),
+    Setting(
         "DB_APPLICATION_NAME",
         Text(),
         "auth-api",

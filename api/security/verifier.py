@@ -5,7 +5,8 @@ Flask guard (bearer and cookie), refresh and logout. It checks the signature wit
 the key the token's `kid` names and that key's own algorithm (api.security.keys),
 the `type`, `iss`/`aud` (refused when present but not configured), the shape of
 every claim, `exp` with no leeway, and then asks Redis the revocation questions in
-one round trip. Flask-JWT-Extended issues tokens, sets and
+one round trip (for an access token, none while REVOCATION_CACHE holds the answer:
+db/revocation_cache.py). Flask-JWT-Extended issues tokens, sets and
 clears cookies; it does not decide on its own what a token is worth.
 """
 
@@ -34,6 +35,7 @@ from api.security.claims import AccessClaims, RefreshClaims
 from api.security.keys import KeySet
 from api.security.permissions import MAX_PERMISSIONS, PERMISSION_NAME
 from api.security.tokens import AMR_VALUES, PASSWORD_ONLY
+from db.revocation_cache import RevocationCache
 from db.revocation_store import Revocation, RevocationStore
 
 # Claims every token of this service carries; a token without one of them is not ours.
@@ -48,7 +50,9 @@ class TokenVerifier:
     A gateway presents the same access token many times in its short life, so verified
     access tokens are remembered (as Envoy's JWT filter does) in a bounded cache: a
     remembered token is still refused once `exp` passes, and revocation is asked of
-    Redis every time, whatever the cache holds. Only the worker's event loop calls it.
+    Redis every time, whatever the cache holds, unless a `revocation_cache` (kept
+    honest by the invalidation channel) remembers the answer for an access token.
+    Refresh tokens always ask Redis. Only the worker's event loop calls it.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class TokenVerifier:
         keys: KeySet,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        revocation_cache: RevocationCache | None = None,
     ) -> None:
         self._keys = keys
         self._issuer = settings.jwt_issuer
@@ -67,6 +72,7 @@ class TokenVerifier:
         self._access_ttl = settings.access_token_ttl
         self._refresh_ttl = settings.refresh_token_ttl
         self._revocations = revocations
+        self._revocation_cache = revocation_cache
         self._verified: dict[str, AccessClaims] = {}
         self._cache_size = cache_size
         self._clock = clock
@@ -82,7 +88,8 @@ class TokenVerifier:
         """
         with token_failures():
             claims = self.access_claims(token)
-            await self._refuse_revoked(claims, disabled=TokenRevoked)
+            verdict = await self._access_revocation(claims)
+            _refuse(verdict, disabled=TokenRevoked)
             if fresh and not claims.fresh:
                 raise FreshTokenRequired()
         return claims
@@ -96,7 +103,7 @@ class TokenVerifier:
         """
         with token_failures():
             claims = _refresh_claims(self._decode(token), self._refresh_ttl)
-            await self._refuse_revoked(claims, disabled=AccountDisabled)
+            _refuse(await self._revocation(claims), disabled=AccountDisabled)
         return claims
 
     def access_claims(self, token: str) -> AccessClaims:
@@ -118,14 +125,23 @@ class TokenVerifier:
             raise TokenExpired()
         return claims
 
-    async def _refuse_revoked(self, claims: RefreshClaims, *, disabled: type[DomainError]) -> None:
-        verdict = await self._revocations.revocation(
+    async def _access_revocation(self, claims: AccessClaims) -> Revocation:
+        cache = self._revocation_cache
+        if cache is None:
+            return await self._revocation(claims)
+        key = (claims.user_id, claims.session_id, claims.jti)
+        verdict = cache.get(key)
+        if verdict is None:
+            # Taken before asking: an invalidation heard meanwhile keeps this answer out.
+            ticket = cache.ticket()
+            verdict = await self._revocation(claims)
+            cache.put(ticket, key, verdict, claims.expires_at)
+        return verdict
+
+    async def _revocation(self, claims: RefreshClaims) -> Revocation:
+        return await self._revocations.revocation(
             claims.user_id, claims.session_id, claims.jti, claims.issued_at
         )
-        if verdict is Revocation.DISABLED:
-            raise disabled()
-        if verdict is Revocation.REVOKED:
-            raise TokenRevoked()
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
@@ -152,6 +168,13 @@ class TokenVerifier:
         ):
             raise TokenInvalid()
         return claims
+
+
+def _refuse(verdict: Revocation, *, disabled: type[DomainError]) -> None:
+    if verdict is Revocation.DISABLED:
+        raise disabled()
+    if verdict is Revocation.REVOKED:
+        raise TokenRevoked()
 
 
 # A client that mixes up its two tokens is told which one it sent (the code stays the same).

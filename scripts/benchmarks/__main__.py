@@ -15,6 +15,12 @@ excluded): steadier than req/s on a shared machine.
                                       as the limit counts failures; the first is 401)
   f  raw argon2id verifications/s with the service's parameters on the same cores
 
+With --propagation (issue 21, REVOCATION_CACHE), instead: two hosts of 2 workers each with
+the cache on, host B under verify load (wrk); the delay from host A's answer to a
+revocation to host B's refusal over --revocations revocations (p50/p99/max), then
+--kills kills of B's invalidation channel, each followed at once by a revocation that B
+must refuse on its first ask (scripts/benchmarks/propagation.py).
+
 With --login (issue 17: the login under load), only the login's cases, on the current tree:
 
   d N clients  POST /auth/login, successful, at 16, 64 and 256 connections (limits off):
@@ -56,6 +62,7 @@ from api.security.keys import ASYMMETRIC, generate_private_key, private_pem
 from scripts.benchmarks import cpu
 from scripts.benchmarks.argon2_rate import Argon2Rate, verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot
+from scripts.benchmarks.propagation import run_propagation
 from scripts.benchmarks.report import (
     TARGETS,
     TITLES,
@@ -93,7 +100,8 @@ ALSO_ALLOWED = {"d": {503}, "s": {200}, "e": {401}}
 USAGE = """scripts/bench [--seconds 10] [--rounds 3] [--connections 32] [--json FILE]
                      [--baseline-tree PATH] [--port 8766] [--algorithms RS256,ES256,EdDSA]
        scripts/bench --login [--seconds 10] [--rounds 3] [--json FILE]
-       scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]"""
+       scripts/bench --scale [--scale-users 1000000] [--scale-tokens 1000000]
+       scripts/bench --propagation [--revocations 200] [--kills 20] [--json FILE]"""
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -659,6 +667,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale-users", type=int, default=1_000_000)
     parser.add_argument("--scale-tokens", type=int, default=1_000_000)
     parser.add_argument("--scale-ttl", type=int, default=30, help="seconds the revocations last")
+    parser.add_argument(
+        "--propagation",
+        action="store_true",
+        help="instead: REVOCATION_CACHE on two hosts, host B under verify load; the delay from "
+        "host A's answer to host B's refusal over --revocations revocations (p50/p99/max), "
+        "then --kills kills of B's invalidation channel (revocations must stay refused)",
+    )
+    parser.add_argument("--revocations", type=int, default=200)
+    parser.add_argument("--kills", type=int, default=20)
     return parser.parse_args(argv)
 
 
@@ -672,6 +689,15 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     """The benchmark of the command line `args`."""
     settings = replace(Settings.from_env(), db_application_name=APP_NAME)
+    if args.propagation:
+        figures = run_propagation(
+            settings, _env(), port=args.port, revocations=args.revocations, kills=args.kills
+        )
+        print(json.dumps(asdict(figures), indent=2))
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(asdict(figures), out, indent=2)
+        return
     if args.scale:
         scale = run_scale(
             settings,

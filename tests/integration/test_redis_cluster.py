@@ -43,6 +43,11 @@ from tests.integration.test_refresh import (  # noqa: F401
     test_refresh_token_reused_after_grace_revokes_session,
     test_superseded_refresh_token_within_grace_gets_the_current_link,
 )
+from tests.integration.test_revocation_cache import (  # noqa: F401
+    name,
+    test_a_revocation_through_one_worker_is_refused_by_the_other_once_heard,
+    workers,
+)
 from tests.integration.test_revocation_keys import (  # noqa: F401
     test_logout_all_writes_a_before_mark_and_a_mark_per_session_lasting_a_refresh_lifetime,
     test_logout_writes_jti_and_session_keys_with_their_remaining_lifetimes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -77,6 +78,29 @@ async def test_verify_costs_one_redis_round_trip_and_no_sql(committing: Harness)
         )
     assert response.status_code == 204
     assert sent == {"postgres": [], "redis": ["MGET"]}
+
+
+async def test_verify_and_me_cost_no_redis_round_trip_once_the_revocation_cache_holds_the_answer(
+    settings: Settings,
+) -> None:
+    _, harness = await start_harness(replace(settings, revocation_cache=True))
+    try:
+        async with harness.client:
+            listener = harness.resources.invalidations
+            assert listener is not None
+            await asyncio.wait_for(listener.confirmed.wait(), 30)
+            await harness.register(EMAIL)
+            tokens = await harness.login(EMAIL)
+            auth = bearer(tokens["access_token"])
+            async with count_io(harness) as first:
+                assert (await harness.client.get("/auth/verify", headers=auth)).status_code == 204
+            async with count_io(harness) as again:
+                assert (await harness.client.get("/auth/verify", headers=auth)).status_code == 204
+                assert (await harness.client.get("/me", headers=auth)).status_code == 200
+    finally:
+        await stop_harness(harness, EMAIL)
+    assert first == {"postgres": [], "redis": ["MGET"]}
+    assert again == {"postgres": ["SELECT"], "redis": []}
 
 
 async def test_me_costs_one_redis_round_trip_and_one_statement_without_a_transaction(
