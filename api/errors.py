@@ -192,9 +192,14 @@ def _from_http_exception(exc: HTTPException) -> Response:
     return response
 
 
-def _unexpected(exc: Exception) -> Response:
+def unexpected_error(exc: Exception) -> InternalError:
+    """The answer to an exception nothing expected (logged with its traceback, not shown)."""
     logger.exception("unhandled error", exc_info=exc)
-    return problem(InternalError())
+    return InternalError()
+
+
+def _unexpected(exc: Exception) -> Response:
+    return problem(unexpected_error(exc))
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -108,14 +109,22 @@ class Database:
         sessions: async_sessionmaker[AsyncSession],
         connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
         committed: Committed | None = None,
+        *,
+        pooled_transactions: bool = False,
     ) -> None:
         self._sessions = sessions
         self._connect = connect
         self._committed = committed or unreported
+        self._pooled_transactions = pooled_transactions
 
     def reporting_to(self, committed: Committed) -> Database:
         """This database, telling `committed` the audit events each transaction wrote."""
-        return Database(self._sessions, self._connect, committed)
+        return Database(
+            self._sessions,
+            self._connect,
+            committed,
+            pooled_transactions=self._pooled_transactions,
+        )
 
     @classmethod
     def on_engine(cls, engine: AsyncEngine, *, pooled_transactions: bool = False) -> Database:
@@ -126,7 +135,7 @@ class Database:
         the statement it prepared does not exist: single statements then run in one.
         """
         if pooled_transactions:
-            return cls(create_session_factory(engine), engine.begin)
+            return cls(create_session_factory(engine), engine.begin, pooled_transactions=True)
         autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(create_session_factory(engine), autocommit.connect)
 
@@ -158,6 +167,46 @@ class Database:
                 yield statements
             if statements.written:
                 self._committed(*statements.written)
+        except POSTGRES_UNAVAILABLE:
+            raise StoreUnavailable("postgres") from None
+        except sa_exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise StoreUnavailable("postgres") from None
+            raise
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """The driver's own (asyncpg) connection from the pool, for a fixed read that skips
+        SQLAlchemy's execution layer: no BEGIN or COMMIT around it, except behind a pooler
+        in transaction mode, where its two messages (prepare, execute) must reach one server
+        connection (see `on_engine`).
+
+        Raises:
+            StoreUnavailable: Postgres could not be reached, or the connection broke.
+        """
+        try:
+            async with self._connect() as connection:
+                pooled = await connection.get_raw_connection()
+                driver: Any = pooled.driver_connection
+                # SQLAlchemy's adapter runs one statement at a time on a connection under
+                # this lock; a connection shared by concurrent requests (a test's borrowed
+                # one) must take turns with it, or asyncpg refuses the second at once.
+                async with pooled.dbapi_connection._execute_mutex:  # type: ignore[union-attr]
+                    try:
+                        if self._pooled_transactions:
+                            async with driver.transaction():
+                                yield driver
+                        else:
+                            yield driver
+                    except (asyncpg.InterfaceError, OSError, TimeoutError):
+                        await connection.invalidate()
+                        raise StoreUnavailable("postgres") from None
+                    except asyncpg.PostgresError:
+                        # What SQLAlchemy counts as a disconnect: the driver closed it.
+                        if not driver.is_closed():
+                            raise
+                        await connection.invalidate()
+                        raise StoreUnavailable("postgres") from None
         except POSTGRES_UNAVAILABLE:
             raise StoreUnavailable("postgres") from None
         except sa_exc.DBAPIError as error:

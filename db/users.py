@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, select, tuple_, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -27,6 +29,9 @@ _PROFILE = select(
     User.id, User.email, User.role, User.disabled, User.created_at, _VERIFIED, _ENROLLED
 ).where(User.id == bindparam("user_id"))
 Profile = Row[uuid.UUID, str, str, bool, datetime, bool, bool]
+# The same statement in asyncpg's own SQL, the user id its one parameter ($1): for reading
+# it on the driver's connection (db.engine.Database.driver_connection), past SQLAlchemy.
+PROFILE_SQL = str(_PROFILE.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
 # Whether a second factor is enrolled comes with them: login asks no extra round trip.
 _CREDENTIALS = select(
     User.id,
@@ -57,6 +62,12 @@ class UserReader:
         is enrolled, of the user with this address."""
         result = await self._connection.execute(_CREDENTIALS, {"email": email})
         return result.first()
+
+
+async def driver_profile(connection: Any, user_id: str) -> Any:
+    """`UserReader.profile` on an asyncpg connection: an asyncpg Record with the same
+    columns (names and order), or None."""
+    return await connection.fetchrow(PROFILE_SQL, user_id)
 
 
 class UserRepository:

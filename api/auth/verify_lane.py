@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from api.domain.errors import DomainError, TokenError
+from api.domain.errors import DomainError
 from api.edge.lanes import Reply, Taken, encode_headers, problem_reply
 from api.errors import from_store_failure
-from api.security.transport import bearer_token
+from api.security.transport import lone_bearer_token
 from db.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -49,14 +49,7 @@ class VerifyLane:
         path: str = scope["path"]
         if path != PATH and not path.startswith(PREFIX):
             return None
-        values = [v for name, v in scope["headers"] if name == b"authorization"]
-        if len(values) != 1:
-            return None
-        try:
-            return bearer_token(values[0].decode("latin-1"))
-        except TokenError:
-            # Flask's view answers an oversized header with the same problem.
-            return None
+        return lone_bearer_token(scope["headers"])
 
     @staticmethod
     def route(scope: dict[str, Any]) -> str:

@@ -47,10 +47,15 @@ def encode_headers(headers: list[tuple[str, str]]) -> Headers:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
+def content_length(body: bytes) -> tuple[bytes, bytes]:
+    """The Content-Length header Flask's answers carry (without it, HTTP/1.1 goes chunked)."""
+    return b"content-length", str(len(body)).encode()
+
+
 def problem_reply(error: DomainError) -> Reply:
-    """`error` as a lane's answer: the same problem+json Flask would send."""
+    """`error` as a lane's answer: the same problem+json Flask would send, headers and all."""
     status, headers, body = problem_parts(error, current_request_id())
-    return status, encode_headers(headers), body
+    return status, [*encode_headers(headers), content_length(body)], body
 
 
 LaneFactory = Callable[["Runtime"], Lane]

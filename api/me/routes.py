@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from api.edge.lanes import answer_on_loop
+from api.me.lane import MeLane
 from api.me.schemas import ChangePasswordRequest, DeleteAccountRequest, MeResponse
 from api.openapi import STORE_ERRORS, documented
 from api.resources import services
@@ -25,6 +27,12 @@ FRESH_ERRORS = (
 async def get_me() -> Response:
     profile = await services().account.profile(current_claims())
     return respond(MeResponse.model_validate(profile))
+
+
+# Bearer-authenticated GET and HEAD, a mobile client's usual ones, are answered on the
+# event loop by MeLane (same verifier, same statement, same bytes); the rest (a cookie
+# token, no token) reach the view above.
+answer_on_loop(bp, MeLane)
 
 
 @bp.post("/password")

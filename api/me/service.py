@@ -18,7 +18,7 @@ from api.security.rate_limits import RateLimits
 from db.engine import Database
 from db.models import User
 from db.unit_of_work import UnitOfWork
-from db.users import Profile
+from db.users import Profile, driver_profile
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,20 @@ class AccountService:
         if profile is None:
             raise TokenRevoked()
         return profile_view(profile)
+
+    async def profile_on_driver(self, user_id: str) -> ProfileView:
+        """`profile`, read in its one fixed statement on the driver's own connection (the
+        GET /me lane): the same row, none of SQLAlchemy's per-statement work.
+
+        Raises:
+            TokenRevoked: the user no longer exists.
+            StoreUnavailable: Postgres could not be reached.
+        """
+        async with self._database.driver_connection() as connection:
+            row = await driver_profile(connection, user_id)
+        if row is None:
+            raise TokenRevoked()
+        return ProfileView(**row)
 
     async def change_password(
         self, claims: AccessClaims, current_password: str, new_password: str

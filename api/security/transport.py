@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import Request
 
-from api.domain.errors import Forbidden, TokenInvalid, TokenMissing
+from api.domain.errors import Forbidden, TokenError, TokenInvalid, TokenMissing
 
 MAX_AUTHORIZATION_BYTES = 8 * 1024
 ACCESS_COOKIE = "access_token_cookie"
@@ -69,6 +70,18 @@ def bearer_token(header: str | None) -> str | None:
     if match is None:
         return None
     return (match.group("token") or "").strip() or None
+
+
+def lone_bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ASGI request's one `Authorization: Bearer` header, for a lane; None
+    when there is none, or several, or it is oversized: the Flask views answer those."""
+    values = [value for name, value in headers if name == b"authorization"]
+    if len(values) != 1:
+        return None
+    try:
+        return bearer_token(values[0].decode("latin-1"))
+    except TokenError:
+        return None
 
 
 def presented_token(request: Request, *, refresh: bool = False) -> PresentedToken | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from flask import Flask
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -34,6 +35,8 @@ class Harness:
     # The connection whose rolled-back transaction holds the app's writes, if any.
     bind: AsyncConnection | None = None
     started_at: datetime = field(default_factory=utc_now)
+    # The Flask app behind `client`'s bridge (for a client without lanes, say).
+    flask: Flask | None = None
 
     async def register(self, email: str, password: str = "a long enough passphrase") -> Any:
         response = await self.client.post(
@@ -68,7 +71,7 @@ async def start_harness(
     asgi = AsgiApp(create_app(settings))
     resources = await asgi.runtime.start(bind=bind, clock=clock)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test")
-    return asgi, Harness(client, asgi.runtime, resources, bind)
+    return asgi, Harness(client, asgi.runtime, resources, bind, flask=asgi.flask)
 
 
 HarnessFactory = Callable[..., Awaitable[Harness]]
