@@ -164,7 +164,7 @@ class FastApiUsers:
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
-        me = httpx.get(f"{base}/users/me", headers={"Authorization": f"Bearer {token}"})
+        me = httpx.get(f"{base}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         if me.status_code != 200 or me.json().get("email") != self.email:
             raise SystemExit(f"FastAPI-Users' GET /users/me answered {me.status_code}")
         return token
