@@ -10,9 +10,10 @@ are measured beside it in every round (issue 21), with access logs off everywher
   seed-style     GET /me as a first version would write it: sync Flask, Flask-JWT-Extended
                  @jwt_required() (HS256, the service's own tokens and key), a Redis GET of
                  the jti blocklist, the user's row through SQLAlchemy + psycopg; gunicorn
-                 2 workers x 8 threads (gthread)
+                 2 workers x 8 threads (gthread), a pool of 8 connections a worker
   fastapi-users  GET /users/me of FastAPI-Users (JWT strategy, bearer transport,
-                 SQLAlchemy + asyncpg) on uvicorn 2 workers, on a database of its own
+                 SQLAlchemy + asyncpg, a pool of DB_POOL_SIZE connections a worker as
+                 the service's) on uvicorn 2 workers, on a database of its own
                  (<db>_fastapi_users, created and dropped by the bench), one user
                  registered through its API; installed into .venv-fastapi-users
   b  GET /auth/verify                (bearer token: JWT check + one Redis MGET)
@@ -781,7 +782,9 @@ def run(args: argparse.Namespace) -> None:
             "the seed-style and FastAPI-Users baselines sign with HS256 and JWT_SECRET_KEY, "
             f"as the service must here: unset JWT_ALGORITHM (it is {settings.jwt_algorithm})"
         )
-    fastapi_users = FastApiUsers(settings.database_url, settings.jwt_secret_key)
+    fastapi_users = FastApiUsers(
+        settings.database_url, settings.jwt_secret_key, settings.db_pool_size
+    )
     bench = Bench(args, settings, trees, fastapi_users)
     try:
         for number in range(1, args.rounds + 1):

@@ -5,7 +5,8 @@ FastAPI-Users with the JWT strategy (HS256, the bench's secret) and the bearer t
 users in Postgres through fastapi-users-db-sqlalchemy on asyncpg, served by uvicorn with
 2 workers (scripts/benchmarks/rivals.py starts it). It runs in .venv-fastapi-users, not
 the project's venv (scripts/benchmarks/fastapi_users_requirements.txt says why), on a
-database of its own: FASTAPI_USERS_DATABASE_URL, created and dropped by the bench.
+database of its own: FASTAPI_USERS_DATABASE_URL, created and dropped by the bench, with a
+pool of DB_POOL_SIZE connections a worker.
 `python -m scripts.benchmarks.fastapi_users_app` creates its table, once, before the
 workers start (two workers creating it at once would race).
 """
@@ -48,7 +49,14 @@ class UserUpdate(schemas.BaseUserUpdate):
     pass
 
 
-engine = create_async_engine(os.environ["FASTAPI_USERS_DATABASE_URL"])
+# The pool sized as the service's (DB_POOL_SIZE a worker, requests past it wait): the
+# default's 10 overflow connections are closed on their return, so under load it would
+# open a Postgres connection for most requests.
+engine = create_async_engine(
+    os.environ["FASTAPI_USERS_DATABASE_URL"],
+    pool_size=int(os.environ["DB_POOL_SIZE"]),
+    max_overflow=0,
+)
 session_maker = async_sessionmaker(engine, expire_on_commit=False)
 
 

@@ -59,6 +59,7 @@ def serve_seed_style(
         DATABASE_URL=_driver(database_url, "psycopg"),
         REDIS_URL=redis_url,
         BLOCKLIST_PREFIX=BLOCKLIST_PREFIX,
+        DB_POOL_SIZE=str(SEED_STYLE_THREADS),
     )
     # gunicorn forks its workers: every child of its master is one.
     return Server(
@@ -94,9 +95,10 @@ def check_seed_style(base: str, token: str, revoked_token: str, email: str, redi
 
 class FastApiUsers:
     """FastAPI-Users on a database of its own (<db>_fastapi_users), created at construction
-    with its table, dropped by `close`; served by uvicorn from .venv-fastapi-users."""
+    with its table, dropped by `close`; served by uvicorn from .venv-fastapi-users, each
+    worker with a pool of `pool_size` connections (the service's DB_POOL_SIZE)."""
 
-    def __init__(self, database_url: str, secret: str) -> None:
+    def __init__(self, database_url: str, secret: str, pool_size: int) -> None:
         self.python = os.environ.get(
             "FASTAPI_USERS_PYTHON", str(FASTAPI_USERS_VENV / "bin" / "python")
         )
@@ -108,6 +110,7 @@ class FastApiUsers:
         name = database_name(database_url) + FASTAPI_USERS_DB_SUFFIX
         self.database_url = _driver(with_database(database_url, name), "asyncpg")
         self.secret = secret
+        self.pool_size = pool_size
         self.email = f"bench-{uuid.uuid4().hex}@example.com"
         self.registered = False
         recreate_database(self.database_url)
@@ -123,7 +126,11 @@ class FastApiUsers:
             raise SystemExit(f"FastAPI-Users' table could not be created:\n{created.stderr}")
 
     def _env(self) -> dict[str, str]:
-        return _plain_env(JWT_SECRET_KEY=self.secret, FASTAPI_USERS_DATABASE_URL=self.database_url)
+        return _plain_env(
+            JWT_SECRET_KEY=self.secret,
+            FASTAPI_USERS_DATABASE_URL=self.database_url,
+            DB_POOL_SIZE=str(self.pool_size),
+        )
 
     def command(self, port: int, workers: int) -> list[str]:
         """uvicorn (uvloop and httptools, as [standard] installs them) on `port`, no
