@@ -3,6 +3,7 @@
 The one starter for the e2e tests (tests/e2e/server.py), scripts/faults.py and
 scripts/bench: `hypercorn --config python:api.hypercorn_config api.asgi:app` on a
 loopback port, returned once it answers, stopped with SIGTERM and killed after a bound.
+scripts/bench also starts its baselines' servers (gunicorn, uvicorn) through it.
 
 It lives in scripts/ rather than in the package: the package (api, db) is what a
 deployment installs and runs, and launching and polling a server is a development
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -30,9 +32,9 @@ SERVICE_APP = "api.asgi:app"
 # open their pools; a server that never answers still fails.
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
-# Hypercorn starts its workers with multiprocessing's spawn context; the master's other
-# child, multiprocessing's resource tracker, serves no requests.
-_WORKER_MARK = b"spawn_main"
+# Hypercorn (and uvicorn) start their workers with multiprocessing's spawn context; the
+# master's other child, multiprocessing's resource tracker, serves no requests.
+SPAWNED_WORKER = b"spawn_main"
 
 
 class ServerError(RuntimeError):
@@ -57,8 +59,12 @@ def hypercorn_command(app: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
-def worker_pids(master: int, proc: Path = Path("/proc")) -> list[int]:
-    """The Hypercorn workers of `master`: its children started by multiprocessing's spawn."""
+def worker_pids(
+    master: int, proc: Path = Path("/proc"), mark: bytes | None = SPAWNED_WORKER
+) -> list[int]:
+    """The workers of `master`: its children whose command line holds `mark` (by default
+    those multiprocessing's spawn started, as Hypercorn's are); every child when `mark` is
+    None (gunicorn forks its workers and has no other children)."""
     workers = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
@@ -70,7 +76,7 @@ def worker_pids(master: int, proc: Path = Path("/proc")) -> list[int]:
             continue  # the process ended while we looked
         # The command name (field 2) is in parentheses and may itself hold spaces and ')'.
         parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if parent == master and _WORKER_MARK in cmdline:
+        if parent == master and (mark is None or mark in cmdline):
             workers.append(int(entry.name))
     return sorted(workers)
 
@@ -98,13 +104,17 @@ class Server:
         cwd: Path = ROOT,
         ready_path: str = "/healthz",
         ready_timeout: float = READY_TIMEOUT,
+        command: Callable[[int], list[str]] | None = None,
+        worker_mark: bytes | None = SPAWNED_WORKER,
     ) -> None:
         """Serve `app` with `env` over this process's environment, once 200 at `ready_path`.
 
         `script` (e.g. scripts/run) serves through that script instead, handing it HOST,
         PORT and WEB_CONCURRENCY; `own_group` makes the server a process group of its own
         (a service's cgroup); `port` is a free one unless given; `cwd` is the tree whose
-        code it serves.
+        code it serves. `command` makes the command line of another server for a port
+        (then `app` and `script` are ignored); `worker_mark` tells its workers apart from
+        its other children (see worker_pids).
 
         Raises:
             ServerError: something already listens on `port`, or the server exited or did not answer
@@ -115,7 +125,10 @@ class Server:
         if port is not None and _listening(self.port):
             raise ServerError(f"something already listens on {self.url}: choose another port")
         argv = hypercorn_command(app, self.port, workers)
-        if script is not None:
+        self._worker_mark = worker_mark
+        if command is not None:
+            argv = command(self.port)
+        elif script is not None:
             argv = [str(cwd / script)]
             env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port)}
             env["WEB_CONCURRENCY"] = str(workers)
@@ -136,7 +149,7 @@ class Server:
             raise
         finally:
             os.close(log)  # the server has its own copy
-        self._name = f"{script or app} ({cwd})"
+        self._name = f"{' '.join(argv) if command else script or app} ({cwd})"
         self._wait_until_ready(ready_path, ready_timeout)
 
     def _answers(self, path: str) -> bool:
@@ -158,8 +171,8 @@ class Server:
         )
 
     def worker_pids(self) -> list[int]:
-        """The worker processes Hypercorn's master started (not its resource tracker)."""
-        return worker_pids(self.process.pid)
+        """The worker processes the master started (not its resource tracker)."""
+        return worker_pids(self.process.pid, mark=self._worker_mark)
 
     def output(self) -> str:
         """Everything the server printed so far."""

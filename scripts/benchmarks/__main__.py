@@ -1,11 +1,21 @@
 """Side-by-side benchmark of the API against baselines measured in the same run.
 
-Every case runs on the same Hypercorn configuration (2 workers), driven by wrk
-(2 threads, --connections), for --rounds rounds; medians are reported, each with the
+Every case of the service runs on the same Hypercorn configuration (2 workers), driven by
+wrk (2 threads, --connections), for --rounds rounds; medians are reported, each with the
 CPU time the server's worker processes spent per request (read from /proc, warm-up
-excluded): steadier than req/s on a shared machine.
+excluded): steadier than req/s on a shared machine. Two other services, 2 workers each,
+are measured beside it in every round (issue 21), with access logs off everywhere:
 
-  a  GET /healthz of a bare Flask hello-world app (the baseline)
+  a  GET /healthz of a bare Flask hello-world app on Hypercorn (the baseline)
+  seed-style     GET /me as a first version would write it: sync Flask, Flask-JWT-Extended
+                 @jwt_required() (HS256, the service's own tokens and key), a Redis GET of
+                 the jti blocklist, the user's row through SQLAlchemy + psycopg; gunicorn
+                 2 workers x 8 threads (gthread), a pool of 8 connections a worker
+  fastapi-users  GET /users/me of FastAPI-Users (JWT strategy, bearer transport,
+                 SQLAlchemy + asyncpg, a pool of DB_POOL_SIZE connections a worker as
+                 the service's) on uvicorn 2 workers, on a database of its own
+                 (<db>_fastapi_users, created and dropped by the bench), one user
+                 registered through its API; installed into .venv-fastapi-users
   b  GET /auth/verify                (bearer token: JWT check + one Redis MGET)
   c  GET /me                         (b + one Postgres query)
   d  POST /auth/login, successful    (rate limits off)
@@ -29,7 +39,9 @@ With --login (issue 17: the login under load), only the login's cases, on the cu
   s            POST /auth/login shed with 503 (HASH_WAIT_BUDGET=0.001, HASH_QUEUE_MAX=1)
   e, f         as above
 
-Targets: b/a >= 1.3, c/a >= 0.5, d/f >= 0.90, e/d >= 10, and connections within the pools;
+Targets (issue 21): b/a >= 2.0, c/a >= 0.5, c/seed-style >= 1.0, and b/fastapi-users and
+c/fastapi-users > 1.0 in every round (each round's ratios are printed beside the medians);
+d/f >= 0.90, e/d >= 10, and connections within the pools;
 with --login: goodput/f >= 0.90 at each client count, the workers' CPU within 20 % of
 each other (max/min <= 1.2), and CPU per 503 and per 429 under 1/20 of a login's.
 
@@ -64,6 +76,9 @@ from scripts.benchmarks.argon2_rate import Argon2Rate, verifies_per_second
 from scripts.benchmarks.io_counters import ConnectionWatch, Snapshot, snapshot
 from scripts.benchmarks.propagation import run_propagation
 from scripts.benchmarks.report import (
+    EVERY_ROUND,
+    FASTAPI_USERS,
+    SEED_STYLE,
     TARGETS,
     TITLES,
     Figures,
@@ -72,8 +87,11 @@ from scripts.benchmarks.report import (
     markdown_table,
     medians,
     ratios,
+    round_ratios,
+    targets_table,
     verdicts,
 )
+from scripts.benchmarks.rivals import FastApiUsers, check_seed_style, serve_seed_style
 from scripts.benchmarks.scale import run_scale
 from scripts.benchmarks.trees import Tree, baseline_tree, current_tree, drop_database
 from scripts.benchmarks.wrk import (
@@ -92,7 +110,19 @@ STATS_FLUSH_WAIT = 11  # Postgres backends publish their counters within 10 s of
 WORKERS = 2
 WARM_UP_SECONDS = 2
 MARGIN = 1  # seconds of each measured run outside the window its CPU time is read in
-EXPECTED_STATUS = {"a": 200, "b": 204, "c": 200, "d": 200, "r": 200, "e": 429, "s": 503}
+EXPECTED_STATUS = {
+    "a": 200,
+    SEED_STYLE: 200,
+    FASTAPI_USERS: 200,
+    "b": 204,
+    "c": 200,
+    "d": 200,
+    "r": 200,
+    "e": 429,
+    "s": 503,
+}
+# The cases of other servers than the service's trees: one row each, whichever the trees.
+MACHINE_CASES = ("a", SEED_STYLE, FASTAPI_USERS)
 LOGIN_CLIENTS = (16, 64, 256)
 # Statuses a case may answer besides its expected one: logins at many clients may be shed
 # (503), and the shedding case's few admitted logins succeed.
@@ -163,8 +193,15 @@ def delete_user(settings: Settings, email: str) -> None:
 class Bench:
     """The rounds of one run: measures every case on every tree and keeps the runs."""
 
-    def __init__(self, args: argparse.Namespace, settings: Settings, trees: list[Tree]) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        settings: Settings,
+        trees: list[Tree],
+        fastapi_users: FastApiUsers | None = None,
+    ) -> None:
         self.args = args
+        self.fastapi_users = fastapi_users
         self.settings = settings
         self.trees = trees
         self.hello = trees[-1]  # the current tree serves the hello-world
@@ -235,19 +272,19 @@ class Bench:
             )
         measured = Run(result, cpu.per_request(before, after, result.window_requests))
         self.worker_shares.setdefault(case, []).append(cpu.shares(before, after))
-        seen = self.max_connections[tree.name]
-        seen["postgres"] = max(seen["postgres"], w.max_postgres)
-        seen["redis"] = max(seen["redis"], w.max_redis)
-        if case == "a":
+        if case in MACHINE_CASES:
             self.machine_runs.setdefault(case, []).append(measured)
         else:
+            seen = self.max_connections[tree.name]
+            seen["postgres"] = max(seen["postgres"], w.max_postgres)
+            seen["redis"] = max(seen["redis"], w.max_redis)
             self.runs[tree.name].setdefault(case, []).append(measured)
         self._print_run(tree, case, measured)
         return measured
 
     def _print_run(self, tree: Tree, case: str, run: Run) -> None:
         result = run.wrk
-        who = "" if case == "a" else f" {tree.name:8}"
+        who = "" if case in MACHINE_CASES else f" {tree.name:8}"
         print(
             f"  {case}{who} {result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
             f"  p99 {result.p99_ms:7.2f} ms  worker CPU {run.cpu.worker_ms:6.3f} ms/req"
@@ -306,8 +343,14 @@ class Bench:
                 for tree in order:
                     self.counted(tree, "b", "/auth/verify", auth[tree.name])
                     self.counted(tree, "c", "/me", auth[tree.name])
+            # Made while the API serves; used by the seed-style app once it has stopped.
+            current = self.hello
+            token = login(current.base, current.email)["access_token"]
+            revoked = login(current.base, current.email)["access_token"]
         finally:
             self._stop(servers)
+
+        self._rival_cases(number, token, revoked)
 
         servers = self._start(order, RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
         try:
@@ -318,6 +361,29 @@ class Bench:
 
         self._key_pair_cases()
         self._argon2_rate()
+
+    def _rival_cases(self, number: int, token: str, revoked: str) -> None:
+        """The other services' cases, on the current tree's port while the API is stopped:
+        the seed-style view with the API's own `token` (checked in round 1 to answer its
+        user and to refuse `revoked` once blocklisted), then FastAPI-Users."""
+        tree = self.hello
+        secret = self.settings.jwt_secret_key or ""
+        with serve_seed_style(
+            tree.port,
+            WORKERS,
+            secret=secret,
+            database_url=self.settings.database_url,
+            redis_url=self.settings.redis_url,
+        ) as server:
+            if number == 1:
+                check_seed_style(server.url, token, revoked, tree.email, self.settings.redis_url)
+            bearer = {"Authorization": f"Bearer {token}"}
+            self.measure(tree, server, SEED_STYLE, "/me", headers=bearer)
+        if self.fastapi_users is None:
+            return
+        with self.fastapi_users.serve(tree.port, WORKERS) as server:
+            bearer = {"Authorization": f"Bearer {self.fastapi_users.access_token(server.url)}"}
+            self.measure(tree, server, FASTAPI_USERS, "/users/me", headers=bearer)
 
     def login_round(self, number: int) -> None:
         """The login's cases of issue 17 on the current tree (--login)."""
@@ -482,7 +548,7 @@ class Bench:
 
     def report(self) -> dict[str, Any]:
         """Print the medians, the ratios against the targets and the table; the figures."""
-        machine: dict[str, Figures] = {"a": medians(self.machine_runs["a"])}
+        machine = {case: medians(runs) for case, runs in self.machine_runs.items()}
         machine["f"] = Figures(
             requests_per_s=statistics.median(r.per_second for r in self.argon2),
             p50_ms=None,
@@ -495,6 +561,7 @@ class Bench:
             for name, cases in self.runs.items()
         }
         tree_ratios = {name: ratios({**machine, **figures}) for name, figures in trees.items()}
+        tree_rounds = {name: round_ratios(self._round_rates(name)) for name in trees}
         labels = {tree.name: tree.label for tree in self.trees}
         caps = {
             "postgres": WORKERS * self.settings.db_pool_size,
@@ -505,8 +572,8 @@ class Bench:
             f"wrk -t{THREADS} -c{self.args.connections}, Hypercorn {WORKERS} workers"
         )
         for tree in self.trees:
-            print(f"ratios of {tree.label} ({tree.root}):")
-            print("\n".join(verdicts(tree_ratios[tree.name])))
+            print(f"ratios of {tree.label} ({tree.root}), medians and each round's:")
+            print("\n".join(verdicts(tree_ratios[tree.name], tree_rounds[tree.name])))
             refresh = trees[tree.name].get("r")
             if refresh is not None:
                 print(
@@ -515,6 +582,8 @@ class Bench:
                 )
         print()
         print(markdown_table(machine, trees, labels))
+        print()
+        print(targets_table(tree_ratios["current"], tree_rounds["current"]))
         print()
         for tree in self.trees:
             for case, io in self.io[tree.name].items():
@@ -557,7 +626,10 @@ class Bench:
                 },
             },
             "ratios_by_tree": tree_ratios,
+            "ratios_per_round": tree_rounds["current"],
+            "ratios_per_round_by_tree": tree_rounds,
             "targets": dict(TARGETS),
+            "targets_in_every_round": sorted(EVERY_ROUND),
             "runs": {
                 "machine": {
                     case: [asdict(r) for r in runs] for case, runs in self.machine_runs.items()
@@ -582,6 +654,14 @@ class Bench:
                 if case in trees["baseline"]
             }
         return figures
+
+    def _round_rates(self, tree: str) -> dict[str, list[float]]:
+        """Requests per second of every case measured in each round, in round order: the
+        other servers', the argon2id rate, and `tree`'s own cases."""
+        runs = {**self.machine_runs, **self.runs[tree]}
+        rates = {case: [r.wrk.requests_per_s for r in each] for case, each in runs.items()}
+        rates["f"] = [rate.per_second for rate in self.argon2]
+        return rates
 
 
 def _goodput(result: WrkResult) -> float:
@@ -726,8 +806,8 @@ def run(args: argparse.Namespace) -> None:
         )
         trees.insert(0, baseline)
     current.check_imports_own_code()
-    bench = Bench(args, settings, trees)
     if args.login:
+        bench = Bench(args, settings, trees)
         try:
             for number in range(1, args.rounds + 1):
                 bench.login_round(number)
@@ -738,12 +818,22 @@ def run(args: argparse.Namespace) -> None:
             with open(args.json, "w") as out:
                 json.dump(login_figures, out, indent=2)
         return
+    if settings.jwt_algorithm != "HS256" or not settings.jwt_secret_key:
+        raise SystemExit(
+            "the seed-style and FastAPI-Users baselines sign with HS256 and JWT_SECRET_KEY, "
+            f"as the service must here: unset JWT_ALGORITHM (it is {settings.jwt_algorithm})"
+        )
+    fastapi_users = FastApiUsers(
+        settings.database_url, settings.jwt_secret_key, settings.db_pool_size
+    )
+    bench = Bench(args, settings, trees, fastapi_users)
     try:
         for number in range(1, args.rounds + 1):
             bench.round(number)
     finally:
         shutil.rmtree(bench.key_folder, ignore_errors=True)
         delete_user(settings, current.email)
+        fastapi_users.close()
         if args.baseline_tree is not None:
             drop_database(trees[0].database_url)
     figures = bench.report()

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Sourced by the scripts: a .venv in the repo root with the project installed editable
 # and activated. VENV_EXTRAS names what the caller needs besides the project: scripts/run
-# sets it empty (serving needs no test tools), the others default to `dev`. Installing
-# is slow, so it happens only when pyproject.toml changed or the extras are missing: one
-# stamp per extras inside .venv, so a fresh venv always installs.
+# sets it empty (serving needs no test tools), scripts/bench `dev,bench` (its baselines'
+# servers), the others default to `dev`. Installing is slow, so it happens only when
+# pyproject.toml changed or the extras are missing: one stamp per extras inside .venv, so
+# a fresh venv always installs.
 
 _venv_setup() {
   local root venv extras stamp hash spec

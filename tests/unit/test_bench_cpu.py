@@ -70,6 +70,17 @@ def test_worker_pids_are_the_spawned_children_only(tmp_path: Path) -> None:
     assert worker_pids(10, proc) == [11, 13]
 
 
+def test_worker_pids_without_a_mark_are_every_child(tmp_path: Path) -> None:
+    # gunicorn forks its workers: their command line is the master's.
+    gunicorn = b"/venv/bin/python\0-m\0gunicorn\0"
+    proc = _fake_proc(
+        tmp_path,
+        {10: (1, 5, gunicorn), 11: (10, 100, gunicorn), 12: (10, 90, gunicorn), 14: (99, 1, b"x")},
+    )
+    assert worker_pids(10, proc, mark=None) == [11, 12]
+    assert worker_pids(10, proc) == []
+
+
 def test_worker_pids_of_a_real_process_finds_its_spawned_children() -> None:
     # A parent whose two children carry multiprocessing's mark on their command line.
     child = "import time; time.sleep(30)  # spawn_main"
