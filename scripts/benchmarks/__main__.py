@@ -18,6 +18,8 @@ are measured beside it in every round (issue 21), with access logs off everywher
                  registered through its API; installed into .venv-fastapi-users
   b  GET /auth/verify                (bearer token: JWT check + one Redis MGET)
   c  GET /me                         (b + one Postgres query)
+  b cached, c cached                 (b and c with REVOCATION_CACHE on: no Redis round
+                                      trip once a worker remembers the token's answer)
   d  POST /auth/login, successful    (rate limits off)
   r  POST /auth/refresh              (rate limits off; every request presents the
                                       refresh token the previous answer rotated in)
@@ -350,6 +352,7 @@ class Bench:
         finally:
             self._stop(servers)
 
+        self._cached_cases()
         self._rival_cases(number, token, revoked)
 
         servers = self._start(order, RATE_LIMITS_ENABLED="true", LOGIN_RATE_LIMIT="1/hour")
@@ -361,6 +364,18 @@ class Bench:
 
         self._key_pair_cases()
         self._argon2_rate()
+
+    def _cached_cases(self) -> None:
+        """b and c on the current tree with REVOCATION_CACHE on: a valid token's revocation
+        answer remembered by each worker, so no Redis round trip in steady state."""
+        tree = self.hello
+        servers = self._start([tree], REVOCATION_CACHE="true")
+        try:
+            auth = {"Authorization": f"Bearer {self._access_token(tree)}"}
+            self.measure(tree, servers[tree.name], "b cached", "/auth/verify", headers=auth)
+            self.measure(tree, servers[tree.name], "c cached", "/me", headers=auth)
+        finally:
+            self._stop(servers)
 
     def _rival_cases(self, number: int, token: str, revoked: str) -> None:
         """The other services' cases, on the current tree's port while the API is stopped:

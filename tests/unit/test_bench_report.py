@@ -12,9 +12,11 @@ from scripts.benchmarks.report import (
     current_over_baseline,
     markdown_table,
     per_round,
+    rate_ratios,
     ratios,
     round_ratios,
     targets_table,
+    verdict,
     verdicts,
 )
 from scripts.benchmarks.trees import Tree, database_name, with_database
@@ -68,7 +70,20 @@ def test_issue_21_targets_replace_b_over_a_and_keep_the_others() -> None:
         "c/fastapi-users": 1.0,
         "d/f": 0.90,
         "e/d": 10.0,
+        "b/a cached": 2.0,
+        "c/a cached": 0.5,
     }
+
+
+def test_the_cached_cases_are_held_to_the_hello_world_as_the_uncached_ones() -> None:
+    ratios = rate_ratios({"a": 100.0, "b cached": 210.0, "c cached": 45.0, "b ES256": 90.0})
+    assert ratios["b/a cached"] == 2.1
+    assert ratios["c/a cached"] == 0.45
+    assert verdict("b/a cached", ratios["b/a cached"]) == "ok"
+    assert verdict("c/a cached", ratios["c/a cached"]) == "MISSED"
+    # A key-pair row is reported, with no target of its own.
+    assert ratios["b/a ES256"] == 0.9
+    assert verdict("b/a ES256", 0.9) == ""
 
 
 def test_each_rounds_ratios_pair_the_runs_of_that_round() -> None:
