@@ -3,7 +3,7 @@ against real Postgres (one rolled-back transaction per test) and real Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from api.resources import Resources
 from api.runtime import Runtime
 from db.emails import normalise_email
 from tests.conftest import forget_redis_keys
+from tests.redis_server import OwnRedis
 
 
 @dataclass
@@ -161,3 +162,12 @@ async def stop_harness(harness: Harness, *emails: str) -> None:
         )
     finally:
         await harness.runtime.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A Redis server of the test's own, to stop, freeze and start again."""
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.stop()

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-
-import pytest
 
 from api.config.settings import Settings
 from tests.integration.conftest import bearer, start_harness, stop_harness
 from tests.redis_server import OwnRedis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_authenticated_routes_answer_503_while_redis_is_down_and_recover(

@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -250,14 +250,6 @@ async def test_a_killed_subscription_turns_the_cache_off_and_a_revocation_meanwh
     await until(lambda: cache.serving, "B never subscribed again")
     assert await _verify(b, tokens["access_token"]) == 401
     assert listener.confirmed.is_set()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_silent_channel_turns_the_cache_off_until_it_answers_again(
