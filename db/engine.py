@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
@@ -161,18 +161,12 @@ class Database:
         Raises:
             StoreUnavailable: Postgres could not be reached.
         """
-        try:
+        with _postgres_errors():
             async with self._connect() as connection:
                 statements = Statements(connection)
                 yield statements
             if statements.written:
                 self._committed(*statements.written)
-        except POSTGRES_UNAVAILABLE:
-            raise StoreUnavailable("postgres") from None
-        except sa_exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise StoreUnavailable("postgres") from None
-            raise
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
@@ -184,7 +178,7 @@ class Database:
         Raises:
             StoreUnavailable: Postgres could not be reached, or the connection broke.
         """
-        try:
+        with _postgres_errors():
             async with self._connect() as connection:
                 pooled = await connection.get_raw_connection()
                 driver: Any = pooled.driver_connection
@@ -198,7 +192,14 @@ class Database:
                                 yield driver
                         else:
                             yield driver
-                    except (asyncpg.InterfaceError, OSError, TimeoutError):
+                    # InternalClientError: a backend that was terminated while the
+                    # connection sat in the pool can leave asyncpg's protocol mid-state.
+                    except (
+                        asyncpg.InterfaceError,
+                        asyncpg.InternalClientError,
+                        OSError,
+                        TimeoutError,
+                    ):
                         await connection.invalidate()
                         raise StoreUnavailable("postgres") from None
                     except asyncpg.PostgresError:
@@ -207,9 +208,16 @@ class Database:
                             raise
                         await connection.invalidate()
                         raise StoreUnavailable("postgres") from None
-        except POSTGRES_UNAVAILABLE:
+
+
+@contextmanager
+def _postgres_errors() -> Iterator[None]:
+    """Postgres out of reach, or a connection it dropped, as StoreUnavailable."""
+    try:
+        yield
+    except POSTGRES_UNAVAILABLE:
+        raise StoreUnavailable("postgres") from None
+    except sa_exc.DBAPIError as error:
+        if error.connection_invalidated:
             raise StoreUnavailable("postgres") from None
-        except sa_exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise StoreUnavailable("postgres") from None
-            raise
+        raise
