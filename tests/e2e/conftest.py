@@ -19,6 +19,8 @@ from tests.e2e.server import SHUTDOWN_PROBLEMS, Server, settings_env
 from tests.e2e.smtp_process import SmtpProcess
 
 PASSWORD = "a long enough passphrase"
+# Seconds a client keeps an idle connection: well under Hypercorn's keep_alive_timeout (5 s).
+KEEPALIVE_EXPIRY = 2.0
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +52,11 @@ def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpProcess]:
 
 @pytest.fixture
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    # An idle connection is dropped by the client before the server's keep-alive timeout
+    # (5 s) closes it: a request sent on it as the server's close crossed it would fail
+    # with ReadError (seen after a test's CLI commands kept the client idle about 5 s).
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
         yield client
 
 
