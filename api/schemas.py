@@ -99,10 +99,19 @@ def parse_body(schema: type[M]) -> M:
     Raises:
         UnsupportedMediaType, MalformedJson, ValidationFailed.
     """
-    raw = request.get_data(cache=True)
-    if request.mimetype and not _is_json(request.mimetype):
+    return parse_json_body(schema, request.get_data(cache=True), request.mimetype)
+
+
+def parse_json_body(schema: type[M], raw: bytes, mimetype: str) -> M:
+    """`raw`, a body sent as `mimetype` (Werkzeug's `Request.mimetype`: lower case, no
+    parameters, "" when unnamed), parsed into `schema`.
+
+    Raises:
+        UnsupportedMediaType, MalformedJson, ValidationFailed.
+    """
+    if mimetype and not _is_json(mimetype):
         raise UnsupportedMediaType()
-    if raw and not request.mimetype:
+    if raw and not mimetype:
         raise UnsupportedMediaType()
     try:
         data = json.loads(

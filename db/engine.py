@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from db.audit import AuditEventWriter, NewEvent
+from db.emails import NormalisedEmail
 from db.errors import POSTGRES_UNAVAILABLE, StoreUnavailable
 from db.mfa import MfaReader
-from db.sessions import SessionOpener
+from db.sessions import Opening, driver_open
 from db.unit_of_work import Committed, UnitOfWork, unreported
-from db.users import UserReader
+from db.users import Credentials, UserReader, driver_credentials
 
 ASYNCPG_STATEMENT_CACHE_SIZE = 100
 
@@ -92,13 +93,33 @@ class Statements:
         # The audit events written here, on their own or with a session they record.
         self.written: list[NewEvent] = []
         self.users = UserReader(connection)
-        self.sessions = SessionOpener(connection, self.written.append)
         self.audit = AuditEventWriter(connection, self.written.append)
         self.mfa = MfaReader(connection)
 
     async def record(self, event: NewEvent) -> None:
         """Write an audit event on its own; reported once the statements are done."""
         await self.audit.add(event)
+
+
+class DriverStatements:
+    """A login's statements on the driver's own connection (db.driver_statements)."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+        # The audit events written here, with the session they record.
+        self.written: list[NewEvent] = []
+
+    async def credentials(self, email: NormalisedEmail) -> Credentials | None:
+        """What a login checks of the user with this address, if there is one."""
+        return await driver_credentials(self._driver, email)
+
+    async def open_session(self, opening: Opening, event: NewEvent, user_version: int) -> bool:
+        """Open the session and record `event` with it, if the user still exists, is not
+        disabled and is at `user_version` (db.sessions.driver_open); whether it was."""
+        opened = await driver_open(self._driver, opening, event, user_version)
+        if opened:
+            self.written.append(event)
+        return opened
 
 
 class Database:
@@ -167,6 +188,20 @@ class Database:
                 yield statements
             if statements.written:
                 self._committed(*statements.written)
+
+    @asynccontextmanager
+    async def driver_statements(self) -> AsyncIterator[DriverStatements]:
+        """A login's statements on the driver's connection; the audit events they wrote are
+        reported once it is given back, as `statements()` reports them.
+
+        Raises:
+            StoreUnavailable: Postgres could not be reached, or the connection broke.
+        """
+        async with self.driver_connection() as driver:
+            statements = DriverStatements(driver)
+            yield statements
+        if statements.written:
+            self._committed(*statements.written)
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import NewEvent, Written, recorded
 from db.batches import delete_batch
+from db.driver_statements import DriverStatement
 from db.models import DeviceSession, User
 
 # What GET /auth/sessions lists at most: a user's newest active sessions.
@@ -115,21 +116,19 @@ _ROTATE_RECORDED = recorded(
 )
 
 
-class SessionOpener:
-    """Opens device sessions with one statement outside any transaction (atomic alone)."""
+# Run on the driver's connection: every login opens a session (db.driver_statements).
+_OPEN_ON_DRIVER = DriverStatement(_OPEN_RECORDED)
 
-    def __init__(self, connection: AsyncConnection, written: Written) -> None:
-        self._connection = connection
-        self._written = written
 
-    async def open(self, opening: Opening, event: NewEvent, user_version: int) -> bool:
-        """Insert the session row and the event that records it, in one statement, if the
-        user still exists, is not disabled and is at `user_version`; whether it was."""
-        params = {**opening.params(), **event.params(), "s_user_version": user_version}
-        opened = (await self._connection.execute(_OPEN_RECORDED, params)).first() is not None
-        if opened:
-            self._written(event)
-        return opened
+async def driver_open(
+    connection: Any, opening: Opening, event: NewEvent, user_version: int
+) -> bool:
+    """Insert the session row and the event that records it, in one statement atomic on
+    its own, on an asyncpg connection, if the user still exists, is not disabled and is at
+    `user_version`; whether it was."""
+    params = {**opening.params(), **event.params(), "s_user_version": user_version}
+    row = await connection.fetchrow(_OPEN_ON_DRIVER.sql, *_OPEN_ON_DRIVER.args(params))
+    return row is not None
 
 
 class DeviceSessionRepository:

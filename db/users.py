@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, bindparam, exists, select, tuple_, update
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db.driver_statements import DriverStatement
 from db.emails import NormalisedEmail
 from db.errors import ConflictError
 from db.models import TotpFactor, User
@@ -29,9 +29,8 @@ _PROFILE = select(
     User.id, User.email, User.role, User.disabled, User.created_at, _VERIFIED, _ENROLLED
 ).where(User.id == bindparam("user_id"))
 Profile = Row[uuid.UUID, str, str, bool, datetime, bool, bool]
-# The same statement in asyncpg's own SQL, the user id its one parameter ($1): for reading
-# it on the driver's connection (db.engine.Database.driver_connection), past SQLAlchemy.
-PROFILE_SQL = str(_PROFILE.compile(dialect=asyncpg_dialect()))  # type: ignore[no-untyped-call]
+# Read on the driver's connection by GET /me's lane (db.driver_statements).
+_PROFILE_ON_DRIVER = DriverStatement(_PROFILE)
 # Whether a second factor is enrolled comes with them: login asks no extra round trip.
 _CREDENTIALS = select(
     User.id,
@@ -42,7 +41,21 @@ _CREDENTIALS = select(
     _VERIFIED,
     _ENROLLED,
 ).where(User.email_normalised == bindparam("email"))
-Credentials = Row[uuid.UUID, str, bool, str, int, bool, bool]
+# Read on the driver's connection: every login reads it (db.driver_statements).
+_CREDENTIALS_ON_DRIVER = DriverStatement(_CREDENTIALS)
+
+
+class Credentials(NamedTuple):
+    """What a login checks: the user's id, role, disabled flag, password hash, version,
+    whether the address is verified and whether a second factor is enrolled."""
+
+    id: uuid.UUID
+    role: str
+    disabled: bool
+    password_hash: str
+    version: int
+    email_verified: bool
+    mfa_enabled: bool
 
 
 class UserReader:
@@ -57,17 +70,17 @@ class UserReader:
         result = await self._connection.execute(_PROFILE, {"user_id": user_id})
         return result.first()
 
-    async def credentials(self, email: NormalisedEmail) -> Credentials | None:
-        """The id, role, disabled flag, password hash, version and whether a second factor
-        is enrolled, of the user with this address."""
-        result = await self._connection.execute(_CREDENTIALS, {"email": email})
-        return result.first()
+
+async def driver_credentials(connection: Any, email: NormalisedEmail) -> Credentials | None:
+    """The credentials of the user with this address, read on an asyncpg connection."""
+    row = await connection.fetchrow(_CREDENTIALS_ON_DRIVER.sql, email)
+    return None if row is None else Credentials(*row)
 
 
 async def driver_profile(connection: Any, user_id: str) -> Any:
     """`UserReader.profile` on an asyncpg connection: an asyncpg Record with the same
     columns (names and order), or None."""
-    return await connection.fetchrow(PROFILE_SQL, user_id)
+    return await connection.fetchrow(_PROFILE_ON_DRIVER.sql, user_id)
 
 
 class UserRepository:

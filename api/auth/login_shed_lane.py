@@ -41,7 +41,7 @@ class LoginShedLane:
         self._ipv6_prefix = settings.ipv6_rate_limit_prefix
         self._hold = settings.hash_wait_budget
 
-    def take(self, scope: dict[str, Any]) -> Taken | None:
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
         """A login the hashing would refuse now; every other request goes on."""
         if scope["path"] != PATH or scope["method"] != "POST":
             return None

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from flask_jwt_extended import set_access_cookies, set_refresh_cookies, unset_jwt_cookies
 
+from api.auth.login_lane import LoginLane
 from api.auth.login_shed_lane import LoginShedLane
 from api.auth.schemas import (
     CookieTokenResponse,
@@ -220,7 +221,9 @@ async def verify(forwarded_path: str = "") -> Response:
 # on the event loop by VerifyLane, with the same verifier; the rest (a cookie token, no
 # token) reach this view.
 answer_on_loop(bp, VerifyLane)
+# A login the hashing would refuse is refused before the login lane parses its body.
 answer_on_loop(bp, LoginShedLane)
+answer_on_loop(bp, LoginLane)
 for_gateways(bp, VERIFY_PATH)
 for _rule, _endpoint in zip(VERIFY_RULES, ("verify", "verify_prefix", "verify_below"), strict=True):
     bp.add_url_rule(
@@ -263,16 +266,9 @@ def token_response(
     """The login/refresh answer: tokens in the body, or in cookies for browser clients; a
     login's device token with them (a body member, or a cookie)."""
     if not cookies:
-        body = TokenResponse(
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            expires_in=tokens.expires_in,
-            refresh_expires_in=tokens.refresh_expires_in,
-            session_id=session_id,
-        )
-        if device_token is not None:
-            body = LoginTokenResponse(**body.model_dump(), device_token=device_token.token)
-        return respond(body)
+        if device_token is None:
+            return respond(TokenResponse.issued(tokens, session_id))
+        return respond(LoginTokenResponse.of_login(tokens, session_id, device_token))
     response = respond(
         CookieTokenResponse(
             expires_in=tokens.expires_in,

@@ -18,8 +18,13 @@ from api.schemas import (
     Storable,
     Trimmed,
 )
-from api.security.device_tokens import DEVICE_COOKIE, MAX_DEVICE_TOKEN_LENGTH
+from api.security.device_tokens import (
+    DEVICE_COOKIE,
+    MAX_DEVICE_TOKEN_LENGTH,
+    IssuedDeviceToken,
+)
 from api.security.passwords import MAX_PASSWORD_LENGTH
+from api.security.tokens import IssuedTokens
 from db.sessions import LISTED_SESSIONS
 
 Email = Annotated[EmailStr, Trimmed]
@@ -81,6 +86,17 @@ class TokenResponse(ResponseSchema):
     refresh_expires_in: int
     session_id: str
 
+    @classmethod
+    def issued(cls, tokens: IssuedTokens, session_id: str) -> TokenResponse:
+        """The answer carrying `tokens` of session `session_id`."""
+        return cls(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
+            refresh_expires_in=tokens.refresh_expires_in,
+            session_id=session_id,
+        )
+
 
 class LoginTokenResponse(TokenResponse):
     device_token: Annotated[
@@ -91,6 +107,14 @@ class LoginTokenResponse(TokenResponse):
             "never lock it out. A new one comes with every login; keep the newest."
         ),
     ]
+
+    @classmethod
+    def of_login(
+        cls, tokens: IssuedTokens, session_id: str, device_token: IssuedDeviceToken
+    ) -> LoginTokenResponse:
+        """A bearer login's answer: its tokens and the device's new token."""
+        issued = TokenResponse.issued(tokens, session_id)
+        return cls(**issued.model_dump(), device_token=device_token.token)
 
 
 class CookieTokenResponse(ResponseSchema):

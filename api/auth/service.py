@@ -116,8 +116,8 @@ class AuthService:
                 [{"field": "email", "message": "The email address is too long."}]
             )
         # A cheap look-up first, so a taken email costs no hashing.
-        async with self._database.statements() as statements:
-            if await statements.users.credentials(normalised) is not None:
+        async with self._database.driver_statements() as statements:
+            if await statements.credentials(normalised) is not None:
                 raise EmailTaken()
         password_hash = await self._passwords.hash(password)
         async with self._database.unit_of_work() as uow:
@@ -285,8 +285,8 @@ class AuthService:
         )
         # The session and its event are one statement, atomic alone: no transaction around it;
         # the event is reported like any other once the statements are done.
-        async with self._database.statements() as statements:
-            if not await statements.sessions.open(opening, event, version):
+        async with self._database.driver_statements() as statements:
+            if not await statements.open_session(opening, event, version):
                 return None
         return Login(
             session_id=str(session_id),
@@ -319,8 +319,7 @@ class AuthService:
         # Stamped before the read again: the change's "before" mark must not cover the
         # tokens of this session, opened after the change.
         issued_at = time.time()
-        async with self._database.statements() as statements:
-            user = await statements.users.credentials(normalised)
+        user = await self._credentials(normalised)
         if user is None or user.id != read.id:
             await self._login_failed(read.id, "account_deleted")
             raise InvalidCredentials()
@@ -373,8 +372,8 @@ class AuthService:
         )
 
     async def _credentials(self, normalised_email: NormalisedEmail) -> Credentials | None:
-        async with self._database.statements() as statements:
-            return await statements.users.credentials(normalised_email)
+        async with self._database.driver_statements() as statements:
+            return await statements.credentials(normalised_email)
 
     async def _login_failed(
         self, user_id: uuid.UUID | None, reason: str, unknown_email: str | None = None

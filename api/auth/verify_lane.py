@@ -37,7 +37,7 @@ class VerifyLane:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def take(self, scope: dict[str, Any]) -> Taken | None:
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
         """Bearer-authenticated requests to the verify routes; the rest go to Flask."""
         token = self.bearer_token(scope)
         if token is None:

@@ -103,7 +103,7 @@ class AsgiApp:
             )
         except ClientGone:
             return
-        taken = None if body.refusal else self._lane_for(scope)
+        taken = None if body.refusal else self._lane_for(scope, body.content)
         if taken is not None:
             route = taken.route
             status, headers, content = await taken.answer()
@@ -126,9 +126,9 @@ class AsgiApp:
         if self._access_log is not None:
             self._access_log.write(scope, route, status, seconds, request_id)
 
-    def _lane_for(self, scope: Scope) -> Taken | None:
+    def _lane_for(self, scope: Scope, body: bytes) -> Taken | None:
         for lane in self._lanes:
-            taken = lane.take(scope)
+            taken = lane.take(scope, body)
             if taken is not None:
                 return taken
         return None

@@ -85,7 +85,7 @@ class CorsPreflightLane:
         self._cors = cors
         self._gateway_paths = tuple(gateway_paths)
 
-    def take(self, scope: dict[str, Any]) -> Taken | None:
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
         """OPTIONS with `Access-Control-Request-Method` from an allowed origin; else None."""
         if scope["method"] != "OPTIONS" or self._for_gateways(scope["path"]):
             return None

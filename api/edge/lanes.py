@@ -1,6 +1,6 @@
 """Lanes: requests answered on the worker's event loop in front of Flask.
 
-A lane looks at a request's scope and either takes it (naming the route, for metrics,
+A lane looks at a request's scope and body and either takes it (naming the route, for metrics,
 and how to answer) or leaves it to Flask. It is an optimisation of a route, registered
 by the module that declares the route (`answer_on_loop`), so reading a feature's
 routes shows which of its requests never reach Flask. The bridge asks each registered
@@ -19,7 +19,8 @@ from flask.sansio.blueprints import BlueprintSetupState
 
 from api.domain.errors import DomainError
 from api.edge.request_id import current_request_id
-from api.errors import problem_parts
+from api.errors import from_store_failure, problem_parts, unexpected_error
+from db.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     # A type only: the runtime is handed in when the bridge builds its lanes.
@@ -38,8 +39,9 @@ class Taken:
 
 
 class Lane(Protocol):
-    def take(self, scope: dict[str, Any]) -> Taken | None:
-        """How this lane answers the request, or None to leave it to the next one."""
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
+        """How this lane answers the request (its whole `body` already read), or None to
+        leave it to the next one."""
 
 
 def encode_headers(headers: list[tuple[str, str]]) -> Headers:
@@ -56,6 +58,20 @@ def problem_reply(error: DomainError) -> Reply:
     """`error` as a lane's answer: the same problem+json Flask would send, headers and all."""
     status, headers, body = problem_parts(error, current_request_id())
     return status, [*encode_headers(headers), content_length(body)], body
+
+
+def failure_reply(error: Exception) -> Reply:
+    """What Flask's error handlers (api.errors) answer to `error` raised by a view."""
+    if isinstance(error, StoreUnavailable):
+        return problem_reply(from_store_failure(error))
+    if isinstance(error, DomainError):
+        return problem_reply(error)
+    return problem_reply(unexpected_error(error))
+
+
+def json_reply(body: bytes) -> Reply:
+    """A 200 with a JSON body, headed as Flask heads `api.schemas.respond`'s."""
+    return 200, [(b"content-type", b"application/json"), content_length(body)], body
 
 
 LaneFactory = Callable[["Runtime"], Lane]

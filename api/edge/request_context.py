@@ -2,12 +2,14 @@
 
 Set by a Flask `before_request` hook in a context variable, which the async view's
 coroutine shares (it runs in the request's task, whose context Flask's greenlet shares:
-api.edge.internals), so the services that record events need no request object.
+api.edge.internals), so the services that record events need no request object; a lane
+that calls such a service sets it for its request (`lane_request`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cached_property
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from flask import request
 
 from api.edge.environ_keys import REQUEST_ID
+from api.edge.request_id import current_request_id
 from api.schemas import printable
 from api.security.client_address import ClientAddress, client_address
 
@@ -24,14 +27,17 @@ USER_AGENT_MAX = 512
 class RequestOrigin:
     """One request's id, client address and user agent (worked out when first asked)."""
 
-    def __init__(self, environ: Mapping[str, Any], request_id: str) -> None:
-        self._environ = environ
+    def __init__(
+        self, request_id: str, client: Callable[[], ClientAddress], user_agent: str
+    ) -> None:
         self.request_id = request_id
+        self._client = client
+        self._user_agent = user_agent
 
     @cached_property
     def client(self) -> ClientAddress:
         """The client's address (behind TRUSTED_PROXY_HOPS proxies)."""
-        return client_address(self._environ)
+        return self._client()
 
     @property
     def ip(self) -> str | None:
@@ -42,7 +48,7 @@ class RequestOrigin:
     def user_agent(self) -> str | None:
         """The User-Agent, fitting its column, without control characters (Postgres text
         refuses NUL)."""
-        return printable(str(self._environ.get("HTTP_USER_AGENT", "")))[:USER_AGENT_MAX] or None
+        return printable(self._user_agent)[:USER_AGENT_MAX] or None
 
 
 _ORIGIN: ContextVar[RequestOrigin | None] = ContextVar("request_origin", default=None)
@@ -66,9 +72,32 @@ def request_origin() -> RequestOrigin:
 def begin_request() -> None:
     """Note the request's origin and the id the bridge named it with (a Flask
     `before_request` hook)."""
-    _ORIGIN.set(RequestOrigin(request.environ, request.environ[REQUEST_ID]))
+    environ = request.environ
+    user_agent = str(environ.get("HTTP_USER_AGENT", ""))
+    _ORIGIN.set(RequestOrigin(environ[REQUEST_ID], lambda: client_address(environ), user_agent))
+
+
+@contextmanager
+def lane_request(scope: Mapping[str, Any], client: ClientAddress) -> Iterator[RequestOrigin]:
+    """The origin of a request a lane answers (api.edge.lanes), current for the block: the
+    same id, address and user agent Flask's hook would note (`client`: scope_client's)."""
+    # Repeated headers joined as a WSGI server joins them into HTTP_USER_AGENT.
+    user_agent = b",".join(v for name, v in scope["headers"] if _is_user_agent(name))
+    request_id = current_request_id()
+    assert request_id is not None, "the bridge names every request before a lane answers"
+    origin = RequestOrigin(request_id, lambda: client, user_agent.decode("latin-1"))
+    reset = _ORIGIN.set(origin)
+    try:
+        yield origin
+    finally:
+        _ORIGIN.reset(reset)
 
 
 def forget_request(_error: BaseException | None = None) -> None:
     """Drop the origin once the request is over (a Flask `teardown_request` hook)."""
     _ORIGIN.set(None)
+
+
+def _is_user_agent(name: bytes) -> bool:
+    # A WSGI server spells `user_agent` as HTTP_USER_AGENT too.
+    return name.replace(b"_", b"-") == b"user-agent"

@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from api.domain.errors import DomainError, TokenError
-from api.edge.lanes import Reply, Taken, content_length, problem_reply
-from api.errors import from_store_failure, unexpected_error
+from api.domain.errors import TokenError
+from api.edge.lanes import Reply, Taken, failure_reply, json_reply
 from api.me.profile_json import profile_json
 from api.me.service import ProfileView
 from api.security.transport import lone_bearer_token
-from db.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     # A type only: the runtime is handed in when the bridge builds its lanes.
@@ -33,14 +31,13 @@ if TYPE_CHECKING:
 PATH = "/me"
 # The methods Flask's GET route answers (it adds HEAD to every GET rule).
 METHODS = ("GET", "HEAD")
-CONTENT_TYPE = b"application/json"
 
 
 class MeLane:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def take(self, scope: dict[str, Any]) -> Taken | None:
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
         """Bearer-authenticated GET and HEAD of /me; the rest go to Flask."""
         if scope["path"] != PATH or scope["method"] not in METHODS:
             return None
@@ -57,14 +54,9 @@ class MeLane:
 
     async def _reply(self, token: str) -> Reply:
         try:
-            body = profile_json(await self._profile(token))
-        except StoreUnavailable as failure:
-            return problem_reply(from_store_failure(failure))
-        except DomainError as error:
-            return problem_reply(error)
+            return json_reply(profile_json(await self._profile(token)))
         except Exception as error:
-            return problem_reply(unexpected_error(error))
-        return 200, [(b"content-type", CONTENT_TYPE), content_length(body)], body
+            return failure_reply(error)
 
     async def _profile(self, token: str) -> ProfileView:
         resources = self._runtime.resources

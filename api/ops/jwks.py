@@ -43,7 +43,7 @@ class JwksLane:
         ]
         self._reply: Reply = (200, headers, body)
 
-    def take(self, scope: dict[str, Any]) -> Taken | None:
+    def take(self, scope: dict[str, Any], body: bytes) -> Taken | None:
         """GET of the JWKS path (any query); the rest go to Flask."""
         if scope["path"] != PATH or scope["method"] != "GET":
             return None

@@ -61,31 +61,45 @@ def client_address(environ: Mapping[str, Any]) -> ClientAddress:
     original: Mapping[str, Any] = environ.get(PROXY_FIX_ORIGINAL) or {}
     socket_address = original.get("REMOTE_ADDR", remote)
     if socket_address != remote:
-        logger.warning(
-            "X-Forwarded-For entry %r is not an IP address; using the socket's address",
-            str(remote)[:LOGGED_CHARS],
-        )
+        _log_unusable(remote)
     return ClientAddress(parse_ip(socket_address))
+
+
+def _log_unusable(entry: object) -> None:
+    logger.warning(
+        "X-Forwarded-For entry %r is not an IP address; using the socket's address",
+        str(entry)[:LOGGED_CHARS],
+    )
 
 
 def forwarded_client(
-    socket_address: str | None, forwarded_for: str | None, trusted_proxy_hops: int
+    socket_address: str | None,
+    forwarded_for: str | None,
+    trusted_proxy_hops: int,
+    *,
+    logged: bool = False,
 ) -> ClientAddress:
-    """The client `client_address` finds behind ProxyFix(x_for=trusted_proxy_hops), unlogged.
+    """The client `client_address` finds behind ProxyFix(x_for=trusted_proxy_hops).
 
-    For what reads a request before Flask does (the ASGI bridge's access log): the
-    X-Forwarded-For entry `trusted_proxy_hops` from the right, when there are that many
-    and it is an IP address, else the socket's address.
+    For what reads a request before Flask does (the ASGI bridge's access log, the lanes):
+    the X-Forwarded-For entry `trusted_proxy_hops` from the right, when there are that many
+    and it is an IP address, else the socket's address. `logged`: an unusable entry is
+    logged as `client_address` logs it (by the one reader that stands in for Flask's).
     """
     entries = parse_list_header(forwarded_for) if trusted_proxy_hops and forwarded_for else []
     if len(entries) >= trusted_proxy_hops > 0:
-        ip = parse_ip(entries[-trusted_proxy_hops])
+        entry = entries[-trusted_proxy_hops]
+        ip = parse_ip(entry)
         if ip is not None:
             return ClientAddress(ip)
+        if logged and entry != socket_address:
+            _log_unusable(entry)
     return ClientAddress(parse_ip(socket_address))
 
 
-def scope_client(scope: Mapping[str, Any], trusted_proxy_hops: int) -> ClientAddress:
+def scope_client(
+    scope: Mapping[str, Any], trusted_proxy_hops: int, *, logged: bool = False
+) -> ClientAddress:
     """`forwarded_client` of an ASGI request's scope (repeated X-Forwarded-For headers
     read as one list, as a proxy appending to them means)."""
     client = scope.get("client")
@@ -93,7 +107,10 @@ def scope_client(scope: Mapping[str, Any], trusted_proxy_hops: int) -> ClientAdd
         value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
     )
     return forwarded_client(
-        client[0] if client else None, forwarded.decode("latin-1") or None, trusted_proxy_hops
+        client[0] if client else None,
+        forwarded.decode("latin-1") or None,
+        trusted_proxy_hops,
+        logged=logged,
     )
 
 

@@ -76,8 +76,8 @@ async def _open(database: Database, user: User, version: int) -> tuple[Opening, 
         now=now,
     )
     event = _event("login.succeeded", user, opening.session_id)
-    async with database.statements() as statements:
-        opened = await statements.sessions.open(opening, event, version)
+    async with database.driver_statements() as statements:
+        opened = await statements.open_session(opening, event, version)
     return opening, event, opened
 
 
