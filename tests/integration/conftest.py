@@ -4,7 +4,7 @@ against real Postgres (one rolled-back transaction per test) and real Redis."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +59,16 @@ class Harness:
         user = await self.register(email)
         tokens = await self.login(email)
         return user, tokens["access_token"]
+
+
+@asynccontextmanager
+async def without_lanes(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same app and runtime whose bridge has no lanes: Flask answers all
+    (what a lane's answers are compared with)."""
+    assert harness.flask is not None
+    transport = httpx.ASGITransport(app=AsgiApp(harness.flask, lanes=[]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
 
 
 async def start_harness(

@@ -12,8 +12,6 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -23,9 +21,14 @@ from sqlalchemy import select, update
 
 from api.auth.login_lane import LoginLane
 from api.config.settings import Settings
-from api.edge.bridge import AsgiApp
 from db.models import AuditEvent, User
-from tests.integration.conftest import Harness, HarnessFactory, bearer, start_harness
+from tests.integration.conftest import (
+    Harness,
+    HarnessFactory,
+    bearer,
+    start_harness,
+    without_lanes,
+)
 from tests.integration.mfa_helpers import PASSWORD, enrolled_user
 from tests.integration.test_unavailable import CLOSED_POSTGRES, CLOSED_REDIS
 
@@ -33,15 +36,6 @@ Answer = tuple[int, list[tuple[bytes, bytes]], Any]
 # What every login makes anew, compared by presence only.
 FRESH = {"access_token", "refresh_token", "session_id", "device_token", "mfa_token"}
 DEVICE = {"User-Agent": "lane-test/1.0", "X-Forwarded-For": "203.0.113.9"}
-
-
-@asynccontextmanager
-async def without_lanes(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the same app and runtime whose bridge has no lanes: Flask answers all."""
-    assert harness.flask is not None
-    transport = httpx.ASGITransport(app=AsgiApp(harness.flask, lanes=[]))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
 
 
 async def _answer(

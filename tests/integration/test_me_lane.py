@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -19,24 +17,20 @@ import pytest
 from sqlalchemy import insert
 
 from api.config.settings import Settings
-from api.edge.bridge import AsgiApp
 from api.security.keys import KeySet
 from api.security.tokens import TokenIssuer
 from db.models import TotpFactor, User
-from tests.integration.conftest import Harness, HarnessFactory, bearer, start_harness
+from tests.integration.conftest import (
+    Harness,
+    HarnessFactory,
+    bearer,
+    start_harness,
+    without_lanes,
+)
 from tests.integration.test_unavailable import CLOSED_POSTGRES, CLOSED_REDIS
 
 APP = "http://app.test:5173"
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-
-
-@asynccontextmanager
-async def without_lanes(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the same app and runtime whose bridge has no lanes: Flask answers all."""
-    assert harness.flask is not None
-    transport = httpx.ASGITransport(app=AsgiApp(harness.flask, lanes=[]))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
 
 
 async def both_answers(
