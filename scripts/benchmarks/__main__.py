@@ -38,6 +38,10 @@ With --login (issue 17: the login under load), only the login's cases, on the cu
   d N clients  POST /auth/login, successful, at 16, 64 and 256 connections (limits off):
                goodput (200s/s) apart from 503s, and each worker's share of the CPU;
                each run right after a raw argon2id run (f), its ratio taken to that one
+  h N clients  the same load on a server whose "login" is its argon2id check alone, on
+               the service's parameters and hashing threads, served by Hypercorn the
+               same way (scripts/benchmarks/hash_only.py), right after d N: the most any
+               login served so reaches on this host, and d's share of it
   s            POST /auth/login shed with 503 (HASH_WAIT_BUDGET=0.001, HASH_QUEUE_MAX=1)
   e, f         as above
 
@@ -104,7 +108,7 @@ from scripts.benchmarks.wrk import (
     refresh_chain_lua,
     run_wrk,
 )
-from scripts.hypercorn_server import Server, ServerError
+from scripts.hypercorn_server import Server, ServerError, free_port
 
 APP_NAME = "auth-api-bench"
 PASSWORD = "bench passphrase 0123456789"
@@ -122,10 +126,12 @@ EXPECTED_STATUS = {
     "r": 200,
     "e": 429,
     "s": 503,
+    "h": 200,
 }
 # The cases of other servers than the service's trees: one row each, whichever the trees.
 MACHINE_CASES = ("a", SEED_STYLE, FASTAPI_USERS)
 LOGIN_CLIENTS = (16, 64, 256)
+HASH_ONLY_APP = "scripts.benchmarks.hash_only:app"
 # Statuses a case may answer besides its expected one: logins at many clients may be shed
 # (503), and the shedding case's few admitted logins succeed.
 ALSO_ALLOWED = {"d": {503}, "s": {200}, "e": {401}}
@@ -241,7 +247,7 @@ class Bench:
 
         def drive(seconds: int, script: str, window: Window | None = None) -> WrkRun:
             return WrkRun(
-                tree.base + path,
+                server.url + path,
                 seconds=seconds,
                 connections=connections or self.args.connections,
                 headers=headers,
@@ -423,6 +429,7 @@ class Bench:
                     connections=clients,
                     **self._login(tree),
                 )
+                self._hash_only(tree, clients)
         finally:
             self._stop(servers)
         shed = {"HASH_WORKERS": "1", "HASH_WAIT_BUDGET": "0.001", "HASH_QUEUE_MAX": "1"}
@@ -436,6 +443,16 @@ class Bench:
             self.measure(tree, servers[tree.name], "e", "/auth/login", **self._guess(tree))
         finally:
             self._stop(servers)
+
+    def _hash_only(self, tree: Tree, clients: int) -> None:
+        """Case h: the same load on a server whose login is its argon2id check alone
+        (scripts/benchmarks/hash_only.py), on a port of its own while the login's server
+        idles: the most any login served by Hypercorn reaches on this host."""
+        with tree.serve(WORKERS, app=HASH_ONLY_APP, port=free_port()) as server:
+            self.measure(
+                tree, server, f"h {clients} clients", "/auth/login",
+                connections=clients, **self._login(tree),
+            )  # fmt: skip
 
     def _argon2_rate(self) -> Argon2Rate:
         rate = verifies_per_second(self.settings, self.args.seconds)
@@ -469,15 +486,31 @@ class Bench:
             p99 = statistics.median(r.wrk.p99_ms for r in runs[case])
             spread = statistics.median(max(s) / min(s) for s in self.worker_shares[case])
             shares = [statistics.median(s) for s in zip(*self.worker_shares[case], strict=True)]
+            # The hash-only server (h), run right after the login in the same round.
+            ceilings = [
+                _goodput(h.wrk) / paired
+                for h, paired in zip(
+                    runs[f"h {clients} clients"], self.paired_raw[case], strict=True
+                )
+            ]
+            of_ceiling = [
+                _goodput(d.wrk) / _goodput(h.wrk)
+                for d, h in zip(runs[case], runs[f"h {clients} clients"], strict=True)
+            ]
             rows.append(
-                f"| {clients} | {goodput:.1f} | {ratio:.2f} ({min(ratios):.2f}) | {shed:.1f} | "
-                f"{p99:,.0f} | "
+                f"| {clients} | {goodput:.1f} | {ratio:.2f} ({min(ratios):.2f}) | "
+                f"{statistics.median(ceilings):.2f} | {statistics.median(of_ceiling):.2f} | "
+                f"{shed:.1f} | {p99:,.0f} | "
                 f"{' / '.join(f'{x:.0%}' for x in shares)} | {spread:.2f} |"
             )
             figures[case] = {
                 "goodput_per_s": goodput,
                 "ratio_to_raw": ratio,
                 "ratio_to_raw_per_round": ratios,
+                "hash_only_ratio_to_raw": statistics.median(ceilings),
+                "hash_only_ratio_to_raw_per_round": ceilings,
+                "ratio_to_hash_only": statistics.median(of_ceiling),
+                "ratio_to_hash_only_per_round": of_ceiling,
                 "shed_per_s": shed,
                 "p99_ms": p99,
                 "worker_cpu_shares": shares,
@@ -492,11 +525,11 @@ class Bench:
             f"{os.cpu_count()} cores, {login_cpu:.1f} ms of worker CPU per login"
         )
         print(
-            "| clients | logins/s (200) | / raw argon2id, same round (lowest) | shed 503/s | "
-            "p99 ms | "
+            "| clients | logins/s (200) | / raw argon2id, same round (lowest) | "
+            "hash-only server / raw | logins / hash-only server | shed 503/s | p99 ms | "
             "worker CPU shares | max/min |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print(
             f"CPU per 503: {per_503:.3f} ms ({per_503 / login_cpu:.3f} of a login's), "

@@ -54,9 +54,11 @@ class Tree:
             **extra,
         }
 
-    def serve(self, workers: int, app: str = SERVICE_APP, **extra: str) -> Server:
-        """Serve `app` from this tree's code on its port, once it answers."""
-        return Server(self.env(**extra), workers, app=app, port=self.port, cwd=self.root)
+    def serve(
+        self, workers: int, app: str = SERVICE_APP, *, port: int | None = None, **extra: str
+    ) -> Server:
+        """Serve `app` from this tree's code on its port (or `port`), once it answers."""
+        return Server(self.env(**extra), workers, app=app, port=port or self.port, cwd=self.root)
 
     def run(self, *args: str) -> str:
         """Run `python args...` with this tree's code and environment; its stdout."""
