@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from redis import exceptions as redis_exc
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from db.errors import StoreUnavailable
 
