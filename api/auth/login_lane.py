@@ -8,7 +8,8 @@ audit event) runs without Flask's dispatch, Werkzeug's request and a greenlet.
 
 Taken: a body that parses into LoginRequest (api.schemas.parse_json_body, as the view
 parses it) asking for bearer transport, in a request that carries no cookie (one may hold
-the device token, which the view reads) and names its media type once. Everything else
+the device token, which the view reads), asks for no upgrade and names its media type
+once. Everything else
 goes to the Flask view (api.auth.routes, which registers this lane): a body the view
 refuses is still counted against the address's failed logins there. The answer is the
 view's, byte for byte: the per-IP reservation held around the same call, the same outcome
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from api.runtime import Runtime
 
 PATH = "/auth/login"
+_LEFT_TO_FLASK = (b"cookie", b"upgrade")
 
 
 class LoginLane:
@@ -68,24 +70,29 @@ class LoginLane:
         auth = self._runtime.resources.services.auth
         with lane_request(scope, client) as origin:
             device = Device(name=login.device_name, ip=client.stored, user_agent=origin.user_agent)
+            # As the view reads it: an empty member is no device token.
+            device_token = login.device_token or None
             try:
                 with login_outcome():
                     async with auth.login_attempt(client.limit_key(self._ipv6_prefix)):
                         result = await auth.login(
-                            login.email, login.password, device, device_token=login.device_token
+                            login.email, login.password, device, device_token=device_token
                         )
+                issued = LoginTokenResponse.of_login(
+                    result.tokens, result.session_id, result.device_token
+                )
+                return json_reply(issued.model_dump_json().encode())
             except Exception as error:
                 return failure_reply(error)
-        body = LoginTokenResponse.of_login(result.tokens, result.session_id, result.device_token)
-        return json_reply(body.model_dump_json().encode())
 
 
 def _lone_mimetype(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The body's media type as Werkzeug's `Request.mimetype` reads it ("" when unnamed);
-    None when the request carries a cookie or names its type more than once."""
+    None when the request carries a cookie, asks for an upgrade (Werkzeug's routing then
+    takes it for a WebSocket and Flask refuses it) or names its type more than once."""
     named: list[bytes] = []
     for name, value in headers:
-        if name == b"cookie":
+        if name in _LEFT_TO_FLASK:
             return None
         if name == b"content-type":
             named.append(value)

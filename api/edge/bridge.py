@@ -96,6 +96,7 @@ class AsgiApp:
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
+        scope["headers"] = _without_underscored_names(scope["headers"])
         request_id = assign_request_id(scope, self._trust_sent_id)
         try:
             body = await read_body(
@@ -163,6 +164,20 @@ class AsgiApp:
         status, headers = started
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, chunks
+
+
+def _without_underscored_names(headers: Headers) -> Headers:
+    """The headers but those whose names hold `_`, dropped as nginx drops them.
+
+    A WSGI server spells `x_forwarded_for` and `x-forwarded-for` alike
+    (HTTP_X_FORWARDED_FOR) and joins their values, so a client could append its own entry
+    to the header a trusted proxy set and choose the address Flask's ProxyFix reads (its
+    rate-limit bucket, the address audit events record), while the lanes and the access
+    log, which read the ASGI headers, saw another. Dropped, every reader sees one header.
+    """
+    if not any(b"_" in name for name, _ in headers):
+        return headers
+    return [(name, value) for name, value in headers if b"_" not in name]
 
 
 def _content_length(scope: Scope) -> int | None:

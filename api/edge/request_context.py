@@ -82,7 +82,7 @@ def lane_request(scope: Mapping[str, Any], client: ClientAddress) -> Iterator[Re
     """The origin of a request a lane answers (api.edge.lanes), current for the block: the
     same id, address and user agent Flask's hook would note (`client`: scope_client's)."""
     # Repeated headers joined as a WSGI server joins them into HTTP_USER_AGENT.
-    user_agent = b",".join(v for name, v in scope["headers"] if _is_user_agent(name))
+    user_agent = b",".join(v for name, v in scope["headers"] if name == b"user-agent")
     request_id = current_request_id()
     assert request_id is not None, "the bridge names every request before a lane answers"
     origin = RequestOrigin(request_id, lambda: client, user_agent.decode("latin-1"))
@@ -96,8 +96,3 @@ def lane_request(scope: Mapping[str, Any], client: ClientAddress) -> Iterator[Re
 def forget_request(_error: BaseException | None = None) -> None:
     """Drop the origin once the request is over (a Flask `teardown_request` hook)."""
     _ORIGIN.set(None)
-
-
-def _is_user_agent(name: bytes) -> bool:
-    # A WSGI server spells `user_agent` as HTTP_USER_AGENT too.
-    return name.replace(b"_", b"-") == b"user-agent"

@@ -112,6 +112,9 @@ async def make_harness(settings: Settings) -> AsyncIterator[HarnessFactory]:
             stack.push_async_callback(engine.dispose)
             connection = await stack.enter_async_context(engine.connect())
             transaction = await connection.begin()
+            # asyncpg's BEGIN waits for SQLAlchemy's first statement: sent now, so a statement
+            # on the driver's own connection (db.driver_statements) runs inside it too.
+            await connection.exec_driver_sql("SELECT 1")
             stack.push_async_callback(transaction.rollback)
             # Code under test may commit: its commits become savepoints of this transaction.
             asgi, harness = await start_harness(

@@ -41,6 +41,9 @@ async def database(settings: Settings, reported: Reported) -> AsyncIterator[Data
     try:
         async with engine.connect() as connection:
             transaction = await connection.begin()
+            # asyncpg's BEGIN waits for SQLAlchemy's first statement: sent now, so a statement
+            # on the driver's own connection (db.driver_statements) runs inside it too.
+            await connection.exec_driver_sql("SELECT 1")
             try:
                 yield Database.on_connection(connection).reporting_to(reported)
             finally:

@@ -95,6 +95,30 @@ async def test_unparsable_forwarded_entry_is_logged_truncated_and_escaped(
     assert len(message) < 200
 
 
+@pytest.mark.parametrize("path", ["lane", "view"])
+async def test_an_underscored_forwarded_for_cannot_choose_the_client(
+    settings: Settings, path: str
+) -> None:
+    # A WSGI server reads x_forwarded_for as X-Forwarded-For and appends it to the proxy's
+    # entry: the bridge drops such names, for the lane and for Flask (reached with a cookie).
+    cookie = {"Cookie": "unrelated=1"} if path == "view" else {}
+    async with _proxied(settings) as (harness, email):
+        response = await harness.client.post(
+            "/auth/login",
+            json={"email": email, "password": PASSWORD},
+            headers=httpx.Headers(
+                [
+                    ("X-Forwarded-For", "203.0.113.9"),
+                    ("X_Forwarded_For", "198.51.100.77"),
+                    *cookie.items(),
+                ]
+            ),
+        )
+        assert response.status_code == 200, response.text
+        ips = await _session_ips(harness, response.json()["access_token"])
+    assert ips == ["203.0.113.9"]
+
+
 async def test_unparsable_forwarded_entries_share_the_socket_address_limit(
     settings: Settings,
 ) -> None:

@@ -96,6 +96,7 @@ async def test_lane_and_view_answer_every_outcome_alike(make_harness: HarnessFac
             200,
         ),
         "success, email spelt otherwise": (_login("  OWNER@Example.com "), 200),
+        "success, empty device token": (_login("owner@example.com", device_token=""), 200),
         "wrong password": (_login("owner@example.com", "not the password"), 401),
         "unknown email": (_login("nobody@example.com"), 401),
         "disabled": (_login("disabled@example.com"), 403),
@@ -185,6 +186,10 @@ LEFT: dict[str, tuple[bytes, list[tuple[str, str]]]] = {
         [("Content-Type", "application/json")],
     ),
     "no body": (b"", []),
+    "an upgrade": (
+        json.dumps(_login("left@example.com")).encode(),
+        [("Connection", "Upgrade"), ("Upgrade", "websocket")],
+    ),
     "not UTF-8": (b'{"email": "\xff"}', []),
 }
 
