@@ -78,8 +78,8 @@ class LoginLane:
                         result = await auth.login(
                             login.email, login.password, device, device_token=device_token
                         )
-                issued = LoginTokenResponse.of_login(
-                    result.tokens, result.session_id, result.device_token
+                issued = LoginTokenResponse.issued(
+                    result.tokens, result.session_id, device_token=result.device_token.token
                 )
                 return json_reply(issued.model_dump_json().encode())
             except Exception as error:

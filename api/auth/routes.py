@@ -268,7 +268,9 @@ def token_response(
     if not cookies:
         if device_token is None:
             return respond(TokenResponse.issued(tokens, session_id))
-        return respond(LoginTokenResponse.of_login(tokens, session_id, device_token))
+        return respond(
+            LoginTokenResponse.issued(tokens, session_id, device_token=device_token.token)
+        )
     response = respond(
         CookieTokenResponse(
             expires_in=tokens.expires_in,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import EmailStr, Field, RootModel, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -18,11 +18,7 @@ from api.schemas import (
     Storable,
     Trimmed,
 )
-from api.security.device_tokens import (
-    DEVICE_COOKIE,
-    MAX_DEVICE_TOKEN_LENGTH,
-    IssuedDeviceToken,
-)
+from api.security.device_tokens import DEVICE_COOKIE, MAX_DEVICE_TOKEN_LENGTH
 from api.security.passwords import MAX_PASSWORD_LENGTH
 from api.security.tokens import IssuedTokens
 from db.sessions import LISTED_SESSIONS
@@ -87,14 +83,15 @@ class TokenResponse(ResponseSchema):
     session_id: str
 
     @classmethod
-    def issued(cls, tokens: IssuedTokens, session_id: str) -> TokenResponse:
-        """The answer carrying `tokens` of session `session_id`."""
+    def issued(cls, tokens: IssuedTokens, session_id: str, **extra: str) -> Self:
+        """The answer carrying `tokens` of session `session_id` (and `extra` members)."""
         return cls(
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
             expires_in=tokens.expires_in,
             refresh_expires_in=tokens.refresh_expires_in,
             session_id=session_id,
+            **extra,
         )
 
 
@@ -107,14 +104,6 @@ class LoginTokenResponse(TokenResponse):
             "never lock it out. A new one comes with every login; keep the newest."
         ),
     ]
-
-    @classmethod
-    def of_login(
-        cls, tokens: IssuedTokens, session_id: str, device_token: IssuedDeviceToken
-    ) -> LoginTokenResponse:
-        """A bearer login's answer: its tokens and the device's new token."""
-        issued = TokenResponse.issued(tokens, session_id)
-        return cls(**issued.model_dump(), device_token=device_token.token)
 
 
 class CookieTokenResponse(ResponseSchema):
