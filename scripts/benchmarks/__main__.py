@@ -42,6 +42,11 @@ With --login (issue 17: the login under load), only the login's cases, on the cu
                the service's parameters and hashing threads, served by Hypercorn the
                same way (scripts/benchmarks/hash_only.py), right after d N: the most any
                login served so reaches on this host, and d's share of it
+  p N clients  the same load on a server whose login is the least one kept in Postgres
+               does: one read of the account, the argon2id check, two HS256 tokens, one
+               INSERT of the session, on asyncpg's own pool (scripts/benchmarks/
+               postgres_floor.py), right after h N: the most a login that reads its
+               account and writes its session reaches on this host, and d's share of it
   s            POST /auth/login shed with 503 (HASH_WAIT_BUDGET=0.001, HASH_QUEUE_MAX=1)
   e, f         as above
 
@@ -127,11 +132,13 @@ EXPECTED_STATUS = {
     "e": 429,
     "s": 503,
     "h": 200,
+    "p": 200,
 }
 # The cases of other servers than the service's trees: one row each, whichever the trees.
 MACHINE_CASES = ("a", SEED_STYLE, FASTAPI_USERS)
 LOGIN_CLIENTS = (16, 64, 256)
 HASH_ONLY_APP = "scripts.benchmarks.hash_only:app"
+POSTGRES_FLOOR_APP = "scripts.benchmarks.postgres_floor:app"
 # Statuses a case may answer besides its expected one: logins at many clients may be shed
 # (503), and the shedding case's few admitted logins succeed.
 ALSO_ALLOWED = {"d": {503}, "s": {200}, "e": {401}}
@@ -430,6 +437,7 @@ class Bench:
                     **self._login(tree),
                 )
                 self._hash_only(tree, clients)
+                self._postgres_floor(tree, clients)
         finally:
             self._stop(servers)
         shed = {"HASH_WORKERS": "1", "HASH_WAIT_BUDGET": "0.001", "HASH_QUEUE_MAX": "1"}
@@ -451,6 +459,17 @@ class Bench:
         with tree.serve(WORKERS, app=HASH_ONLY_APP, port=free_port()) as server:
             self.measure(
                 tree, server, f"h {clients} clients", "/auth/login",
+                connections=clients, **self._login(tree),
+            )  # fmt: skip
+
+    def _postgres_floor(self, tree: Tree, clients: int) -> None:
+        """Case p: the same load on a server whose login is the least one kept in Postgres
+        does (scripts/benchmarks/postgres_floor.py), on a port of its own while the login's
+        server idles: the most a login that reads its account and writes its session
+        reaches on this host."""
+        with tree.serve(WORKERS, app=POSTGRES_FLOOR_APP, port=free_port()) as server:
+            self.measure(
+                tree, server, f"p {clients} clients", "/auth/login",
                 connections=clients, **self._login(tree),
             )  # fmt: skip
 
@@ -497,9 +516,21 @@ class Bench:
                 _goodput(d.wrk) / _goodput(h.wrk)
                 for d, h in zip(runs[case], runs[f"h {clients} clients"], strict=True)
             ]
+            # The Postgres floor (p), run right after the hash-only server.
+            floors = [
+                _goodput(p.wrk) / paired
+                for p, paired in zip(
+                    runs[f"p {clients} clients"], self.paired_raw[case], strict=True
+                )
+            ]
+            of_floor = [
+                _goodput(d.wrk) / _goodput(p.wrk)
+                for d, p in zip(runs[case], runs[f"p {clients} clients"], strict=True)
+            ]
             rows.append(
                 f"| {clients} | {goodput:.1f} | {ratio:.2f} ({min(ratios):.2f}) | "
                 f"{statistics.median(ceilings):.2f} | {statistics.median(of_ceiling):.2f} | "
+                f"{statistics.median(floors):.2f} | {statistics.median(of_floor):.2f} | "
                 f"{shed:.1f} | {p99:,.0f} | "
                 f"{' / '.join(f'{x:.0%}' for x in shares)} | {spread:.2f} |"
             )
@@ -511,6 +542,10 @@ class Bench:
                 "hash_only_ratio_to_raw_per_round": ceilings,
                 "ratio_to_hash_only": statistics.median(of_ceiling),
                 "ratio_to_hash_only_per_round": of_ceiling,
+                "postgres_floor_ratio_to_raw": statistics.median(floors),
+                "postgres_floor_ratio_to_raw_per_round": floors,
+                "ratio_to_postgres_floor": statistics.median(of_floor),
+                "ratio_to_postgres_floor_per_round": of_floor,
                 "shed_per_s": shed,
                 "p99_ms": p99,
                 "worker_cpu_shares": shares,
@@ -526,10 +561,11 @@ class Bench:
         )
         print(
             "| clients | logins/s (200) | / raw argon2id, same round (lowest) | "
-            "hash-only server / raw | logins / hash-only server | shed 503/s | p99 ms | "
+            "hash-only server / raw | logins / hash-only server | Postgres floor / raw | "
+            "logins / Postgres floor | shed 503/s | p99 ms | "
             "worker CPU shares | max/min |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print(
             f"CPU per 503: {per_503:.3f} ms ({per_503 / login_cpu:.3f} of a login's), "
