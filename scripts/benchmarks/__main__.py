@@ -505,28 +505,10 @@ class Bench:
             p99 = statistics.median(r.wrk.p99_ms for r in runs[case])
             spread = statistics.median(max(s) / min(s) for s in self.worker_shares[case])
             shares = [statistics.median(s) for s in zip(*self.worker_shares[case], strict=True)]
-            # The hash-only server (h), run right after the login in the same round.
-            ceilings = [
-                _goodput(h.wrk) / paired
-                for h, paired in zip(
-                    runs[f"h {clients} clients"], self.paired_raw[case], strict=True
-                )
-            ]
-            of_ceiling = [
-                _goodput(d.wrk) / _goodput(h.wrk)
-                for d, h in zip(runs[case], runs[f"h {clients} clients"], strict=True)
-            ]
-            # The Postgres floor (p), run right after the hash-only server.
-            floors = [
-                _goodput(p.wrk) / paired
-                for p, paired in zip(
-                    runs[f"p {clients} clients"], self.paired_raw[case], strict=True
-                )
-            ]
-            of_floor = [
-                _goodput(d.wrk) / _goodput(p.wrk)
-                for d, p in zip(runs[case], runs[f"p {clients} clients"], strict=True)
-            ]
+            # The hash-only server (h) and the Postgres floor (p), run right after the
+            # login in the same round.
+            ceilings, of_ceiling = self._beside(case, f"h {clients} clients")
+            floors, of_floor = self._beside(case, f"p {clients} clients")
             rows.append(
                 f"| {clients} | {goodput:.1f} | {ratio:.2f} ({min(ratios):.2f}) | "
                 f"{statistics.median(ceilings):.2f} | {statistics.median(of_ceiling):.2f} | "
@@ -575,6 +557,19 @@ class Bench:
         for note in self.unexpected:
             print(f"    {note}")
         return figures
+
+    def _beside(self, case: str, other: str) -> tuple[list[float], list[float]]:
+        """Per round: the goodput of `other` (a server run right after `case`) over the raw
+        rate `case` was paired with, and `case`'s goodput over `other`'s."""
+        runs = self.runs["current"]
+        to_raw = [
+            _goodput(o.wrk) / paired
+            for o, paired in zip(runs[other], self.paired_raw[case], strict=True)
+        ]
+        of_other = [
+            _goodput(c.wrk) / _goodput(o.wrk) for c, o in zip(runs[case], runs[other], strict=True)
+        ]
+        return to_raw, of_other
 
     def _key_pair_cases(self) -> None:
         """b and d again on the current tree, signing with a new key of each algorithm."""

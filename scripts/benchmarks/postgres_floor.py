@@ -18,30 +18,19 @@ import json
 import secrets
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import jwt
-from argon2 import PasswordHasher, Type
 
-from api.config.settings import Settings
+from scripts.benchmarks.stand_in import answer, hasher, lifespan, read_body, settings, threads
 
-_settings = Settings.from_env()
-_hasher = PasswordHasher(
-    time_cost=_settings.argon2_time_cost,
-    memory_cost=_settings.argon2_memory_kib,
-    parallelism=_settings.argon2_parallelism,
-    type=Type.ID,
-)
-_threads = ThreadPoolExecutor(_settings.hash_workers, thread_name_prefix="hash")
 _READ = "SELECT id, password_hash, role, version, disabled FROM users WHERE email_normalised = $1"
 _OPEN = (
     "INSERT INTO sessions (id, user_id, device_name, ip, user_agent, current_refresh_jti, "
     "expires_at, user_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 )
-_HEADERS = [(b"content-type", b"application/json")]
 # Its tokens are never presented: only signing them counts.
 _SIGNING_KEY = secrets.token_urlsafe(48)
 _FAILED = json.dumps({"code": "invalid_credentials"}).encode()
@@ -56,9 +45,9 @@ class Floor:
         self.pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
-        url = _settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        url = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.pool = await asyncpg.create_pool(
-            url, min_size=2, max_size=_settings.db_pool_size, reset=_no_reset
+            url, min_size=2, max_size=settings.db_pool_size, reset=_no_reset
         )
 
     async def login(self, body: bytes, client: str) -> tuple[int, bytes]:
@@ -66,20 +55,20 @@ class Floor:
         request = json.loads(body)
         async with self.pool.acquire() as connection:
             row = await connection.fetchrow(_READ, request["email"].strip().lower())
-        loop = asyncio.get_running_loop()
         if row is None or row["disabled"]:
             return 401, _FAILED
-        matches = await loop.run_in_executor(_threads, _verify, row["password_hash"], request)
+        loop = asyncio.get_running_loop()
+        matches = await loop.run_in_executor(threads, _verify, row["password_hash"], request)
         if not matches:
             return 401, _FAILED
         session_id, refresh_jti, now = uuid.uuid4(), uuid.uuid4(), time.time()
         expires_at = datetime.fromtimestamp(now, UTC) + timedelta(
-            seconds=_settings.refresh_token_ttl
+            seconds=settings.refresh_token_ttl
         )
         claims = {"sub": str(row["id"]), "sid": str(session_id), "iat": now, "nbf": int(now)}
         access = _sign(
             {**claims, "type": "access", "role": row["role"], "jti": str(uuid.uuid4()),
-             "exp": int(now) + _settings.access_token_ttl}
+             "exp": int(now) + settings.access_token_ttl}
         )  # fmt: skip
         refresh = _sign(
             {**claims, "type": "refresh", "jti": str(refresh_jti),
@@ -92,13 +81,17 @@ class Floor:
             )  # fmt: skip
         return 200, json.dumps(
             {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-             "expires_in": _settings.access_token_ttl, "session_id": str(session_id)}
+             "expires_in": settings.access_token_ttl, "session_id": str(session_id)}
         ).encode()  # fmt: skip
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
 
 def _verify(password_hash: str, request: dict[str, Any]) -> bool:
     try:
-        return _hasher.verify(password_hash, request["password"])
+        return hasher.verify(password_hash, request["password"])
     except Exception:
         return False
 
@@ -112,28 +105,12 @@ _floor = Floor()
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await _floor.start()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                _threads.shutdown(wait=False, cancel_futures=True)
-                if _floor.pool is not None:
-                    await _floor.pool.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send, start=_floor.start, stop=_floor.stop)
+        return
     if scope["type"] != "http":
         return
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     if scope["path"] == "/healthz":
-        status, body = 200, b"{}"
-    else:
-        status, body = await _floor.login(b"".join(chunks), scope["client"][0])
-    headers = [*_HEADERS, (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await answer(send, 200, b"{}")
+        return
+    await answer(send, *await _floor.login(body, scope["client"][0]))
