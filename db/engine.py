@@ -137,15 +137,14 @@ class Database:
         connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
         committed: Committed | None = None,
         *,
+        lend_driver: Callable[[], AbstractAsyncContextManager[LentDriver]],
         pooled_transactions: bool = False,
-        lend_driver: Callable[[], AbstractAsyncContextManager[LentDriver]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._connect = connect
         self._committed = committed or unreported
         self._pooled_transactions = pooled_transactions
-        self._given_lender = lend_driver
-        self._lend_driver = lend_driver or self._driver_of_connection
+        self._lend_driver = lend_driver
 
     def reporting_to(self, committed: Committed) -> Database:
         """This database, telling `committed` the audit events each transaction wrote."""
@@ -154,7 +153,7 @@ class Database:
             self._connect,
             committed,
             pooled_transactions=self._pooled_transactions,
-            lend_driver=self._given_lender,
+            lend_driver=self._lend_driver,
         )
 
     @classmethod
@@ -184,7 +183,11 @@ class Database:
         async def borrowed() -> AsyncIterator[AsyncConnection]:
             yield connection
 
-        return cls(create_session_factory(connection, savepoints=True), borrowed)
+        return cls(
+            create_session_factory(connection, savepoints=True),
+            borrowed,
+            lend_driver=functools.partial(_driver_under, borrowed),
+        )
 
     def unit_of_work(self) -> UnitOfWork:
         """A transaction with the repositories, for one service call."""
@@ -254,17 +257,20 @@ class Database:
                     await invalidate()
                     raise StoreUnavailable("postgres") from None
 
-    @asynccontextmanager
-    async def _driver_of_connection(self) -> AsyncIterator[LentDriver]:
-        """The driver's connection under the AsyncConnection `connect` gives: a test's, which
-        its other statements share."""
-        async with self._connect() as connection:
-            pooled = await connection.get_raw_connection()
-            # SQLAlchemy's adapter runs one statement at a time on a connection under this
-            # lock; a connection shared by concurrent requests (a test's borrowed one) must
-            # take turns with it, or asyncpg refuses the second at once.
-            async with pooled.dbapi_connection._execute_mutex:  # type: ignore[union-attr]
-                yield pooled.driver_connection, connection.invalidate
+
+@asynccontextmanager
+async def _driver_under(
+    connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+) -> AsyncIterator[LentDriver]:
+    """The driver's connection under the AsyncConnection `connect` gives: a test's, which
+    its other statements share."""
+    async with connect() as connection:
+        pooled = await connection.get_raw_connection()
+        # SQLAlchemy's adapter runs one statement at a time on a connection under this lock;
+        # a connection shared by concurrent requests (a test's borrowed one) must take turns
+        # with it, or asyncpg refuses the second at once.
+        async with pooled.dbapi_connection._execute_mutex:  # type: ignore[union-attr]
+            yield pooled.driver_connection, connection.invalidate
 
 
 @asynccontextmanager
