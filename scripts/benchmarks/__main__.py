@@ -303,7 +303,8 @@ class Bench:
         print(
             f"  {case}{who} {result.requests_per_s:8.0f} req/s  p50 {result.p50_ms:7.2f} ms"
             f"  p99 {result.p99_ms:7.2f} ms  worker CPU {run.cpu.worker_ms:6.3f} ms/req"
-            f" (master {run.cpu.master_ms:5.3f})  statuses {result.statuses}"
+            f" (event loops {run.cpu.loop_ms:5.3f}, master {run.cpu.master_ms:5.3f})"
+            f"  statuses {result.statuses}"
             f"  socket errors {result.socket_errors}",
             flush=True,
         )
@@ -491,7 +492,7 @@ class Bench:
         # A login's CPU, at least: its argon2id verification (the login cases' own CPU per
         # request mixes in their 503s).
         login_cpu = statistics.median(r.cpu_ms for r in self.argon2)
-        rows = []
+        rows, cpu_rows = [], []
         figures: dict[str, Any] = {"raw_argon2id_per_s": raw, "login_cpu_ms": login_cpu}
         for clients in LOGIN_CLIENTS:
             case = f"d {clients} clients"
@@ -532,7 +533,17 @@ class Bench:
                 "p99_ms": p99,
                 "worker_cpu_shares": shares,
                 "worker_cpu_max_over_min": spread,
+                "cpu_per_response_ms": self._cpu_split(clients),
             }
+            split = figures[case]["cpu_per_response_ms"]
+            cpu_rows.append(
+                f"| {clients} | "
+                + " | ".join(
+                    f"{split[k]['event_loops']:.1f} + {split[k]['other_threads']:.1f}"
+                    for k in "dhp"
+                )
+                + " |"
+            )
         per_503 = statistics.median(_cpu_per_refusal(r, login_cpu, 503) for r in runs["s"])
         per_429 = statistics.median(_cpu_per_refusal(r, login_cpu, 429) for r in runs["e"])
         figures.update(cpu_per_503_ms=per_503, cpu_per_429_ms=per_429)
@@ -550,6 +561,14 @@ class Bench:
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print(
+            "\nworkers' CPU per response, ms, medians: event loops + other threads (the "
+            f"hashing); a raw argon2id check took {login_cpu:.1f} (at 256 clients the "
+            "logins' responses include cheap 503s)"
+        )
+        print("| clients | logins | hash-only server | Postgres floor |")
+        print("|---|---|---|---|")
+        print("\n".join(cpu_rows))
+        print(
             f"CPU per 503: {per_503:.3f} ms ({per_503 / login_cpu:.3f} of a login's), "
             f"per 429: {per_429:.3f} ms ({per_429 / login_cpu:.3f} of a login's); target < 0.05"
         )
@@ -557,6 +576,22 @@ class Bench:
         for note in self.unexpected:
             print(f"    {note}")
         return figures
+
+    def _cpu_split(self, clients: int) -> dict[str, dict[str, float]]:
+        """Medians of the workers' CPU per response in the login (d), hash-only (h) and
+        Postgres floor (p) runs at `clients`, split into the event loops' (the workers'
+        main threads) and the other threads' (the hashing)."""
+        runs = self.runs["current"]
+        split = {}
+        for kind in "dhp":
+            measured = runs[f"{kind} {clients} clients"]
+            split[kind] = {
+                "event_loops": statistics.median(r.cpu.loop_ms for r in measured),
+                "other_threads": statistics.median(
+                    r.cpu.worker_ms - r.cpu.loop_ms for r in measured
+                ),
+            }
+        return split
 
     def _beside(self, case: str, other: str) -> tuple[list[float], list[float]]:
         """Per round: the goodput of `other` (a server run right after `case`) over the raw

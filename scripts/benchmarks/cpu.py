@@ -1,5 +1,6 @@
 """CPU time of a Hypercorn server's processes, read from /proc: what a request costs the
-workers, a steadier figure than req/s on a shared machine."""
+workers, a steadier figure than req/s on a shared machine; and how much of it their main
+threads (the event loops) spent, the rest being their other threads' (the hashing)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ class ProcStat:
 class CpuSample:
     master: float
     workers: dict[int, float]
+    loops: dict[int, float]  # each worker's main thread alone: its event loop
 
 
 @dataclass(frozen=True)
 class CpuPerRequest:
     worker_ms: float
     master_ms: float
+    loop_ms: float  # the part of worker_ms its main threads spent
 
 
 def parse_stat(text: str) -> ProcStat:
@@ -44,11 +47,18 @@ def read_stat(pid: int, proc: Path = Path("/proc")) -> ProcStat:
     return parse_stat((proc / str(pid) / "stat").read_text())
 
 
+def read_main_thread_stat(pid: int, proc: Path = Path("/proc")) -> ProcStat:
+    """The /proc figures of a process's main thread alone (its task of the same id)."""
+    return parse_stat((proc / str(pid) / "task" / str(pid) / "stat").read_text())
+
+
 def sample(master: int, workers: list[int], proc: Path = Path("/proc")) -> CpuSample:
-    """The CPU seconds used so far by the master and by each of `workers`."""
+    """The CPU seconds used so far by the master, by each of `workers` and by each one's
+    main thread."""
     return CpuSample(
         master=read_stat(master, proc).cpu_seconds,
         workers={pid: read_stat(pid, proc).cpu_seconds for pid in workers},
+        loops={pid: read_main_thread_stat(pid, proc).cpu_seconds for pid in workers},
     )
 
 
@@ -62,9 +72,11 @@ def per_request(before: CpuSample, after: CpuSample, requests: int) -> CpuPerReq
     if requests <= 0:
         raise ValueError("no request completed, so there is no CPU time per request")
     workers = sum(after.workers[pid] - before.workers[pid] for pid in before.workers)
+    loops = sum(after.loops[pid] - before.loops[pid] for pid in before.workers)
     return CpuPerRequest(
         worker_ms=1000 * workers / requests,
         master_ms=1000 * (after.master - before.master) / requests,
+        loop_ms=1000 * loops / requests,
     )
 
 

@@ -39,6 +39,10 @@ def _fake_proc(tmp_path: Path, processes: dict[int, tuple[int, int, bytes]]) -> 
         folder.mkdir()
         (folder / "stat").write_text(_stat(pid, "python", ppid, ticks, 2 * ticks))
         (folder / "cmdline").write_bytes(cmdline)
+        # Its main thread spent a tenth of its ticks; other threads the rest.
+        (folder / "task" / str(pid)).mkdir(parents=True)
+        main_thread = _stat(pid, "python", ppid, ticks // 10, 2 * (ticks // 10))
+        (folder / "task" / str(pid) / "stat").write_text(main_thread)
     return tmp_path
 
 
@@ -105,22 +109,23 @@ def test_worker_pids_of_a_real_process_finds_its_spawned_children() -> None:
 
 
 def test_per_request_sums_the_workers_and_keeps_the_master_apart(tmp_path: Path) -> None:
-    before = CpuSample(master=1.0, workers={11: 2.0, 13: 3.0})
-    after = CpuSample(master=1.01, workers={11: 4.0, 13: 4.0})
+    before = CpuSample(master=1.0, workers={11: 2.0, 13: 3.0}, loops={11: 1.0, 13: 0.5})
+    after = CpuSample(master=1.01, workers={11: 4.0, 13: 4.0}, loops={11: 1.25, 13: 0.75})
     figures = per_request(before, after, requests=1000)
     assert figures.worker_ms == pytest.approx(3.0)  # (2 s + 1 s) / 1000 requests
     assert figures.master_ms == pytest.approx(0.01)
+    assert figures.loop_ms == pytest.approx(0.5)  # (0.25 s + 0.25 s) of the main threads
 
 
 def test_per_request_refuses_a_changed_worker_set() -> None:
-    before = CpuSample(master=0, workers={11: 1.0, 13: 1.0})
-    after = CpuSample(master=0, workers={11: 2.0, 14: 0.1})
+    before = CpuSample(master=0, workers={11: 1.0, 13: 1.0}, loops={11: 0.5, 13: 0.5})
+    after = CpuSample(master=0, workers={11: 2.0, 14: 0.1}, loops={11: 1.0, 14: 0.1})
     with pytest.raises(ValueError, match="workers changed"):
         per_request(before, after, requests=10)
 
 
 def test_per_request_refuses_no_requests() -> None:
-    same = CpuSample(master=0, workers={11: 1.0})
+    same = CpuSample(master=0, workers={11: 1.0}, loops={11: 0.5})
     with pytest.raises(ValueError, match="no request"):
         per_request(same, same, requests=0)
 
@@ -130,6 +135,29 @@ def test_sample_reads_master_and_workers(tmp_path: Path) -> None:
     taken = sample(10, [11], proc)
     assert taken.master == pytest.approx(15 / CLOCK_TICKS)
     assert taken.workers == {11: pytest.approx(300 / CLOCK_TICKS)}
+    assert taken.loops == {11: pytest.approx(30 / CLOCK_TICKS)}
+
+
+def test_the_main_thread_of_a_process_busy_in_another_thread_spent_little() -> None:
+    # A child that burns CPU in a second thread while its main thread sleeps.
+    burner = (
+        "import threading, time\n"
+        "def burn():\n"
+        "    end = time.process_time() + 0.5\n"
+        "    while time.process_time() < end: pass\n"
+        "thread = threading.Thread(target=burn); thread.start(); thread.join()\n"
+        "print('done', flush=True); time.sleep(30)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", burner], stdout=subprocess.PIPE, text=True) as p:
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline() == "done\n"
+            taken = sample(os.getpid(), [p.pid])
+            print(f"process {taken.workers[p.pid]:.2f} s, main thread {taken.loops[p.pid]:.2f} s")
+            assert taken.workers[p.pid] >= 0.5
+            assert taken.loops[p.pid] < taken.workers[p.pid] - 0.4
+        finally:
+            p.kill()
 
 
 def test_wait_idle_returns_once_the_workers_use_no_cpu(tmp_path: Path) -> None:
