@@ -50,6 +50,11 @@ With --login (issue 17: the login under load), only the login's cases, on the cu
   s            POST /auth/login shed with 503 (HASH_WAIT_BUDGET=0.001, HASH_QUEUE_MAX=1)
   e, f         as above
 
+and, for d, h and p at each client count, the workers' CPU per response split into their
+event loops' (the workers' main threads) and their other threads' (the hashing): on a
+host the hashing fills, goodput/f is at most f's CPU per check over their sum (Postgres,
+wrk and the kernel take some of the cores too).
+
 Targets (issue 21): b/a >= 2.0, c/a >= 0.5, c/seed-style >= 1.0, and b/fastapi-users and
 c/fastapi-users > 1.0 in every round (each round's ratios are printed beside the medians);
 d/f >= 0.90, e/d >= 10, and connections within the pools;
