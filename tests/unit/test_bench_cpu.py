@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,18 @@ def _stat(pid: int, comm: str, ppid: int, utime: int, stime: int) -> str:
     # Fields 3 to 52 of proc(5): state, ppid, ..., utime (14), stime (15), ...
     rest = ["S", str(ppid), *["0"] * 9, str(utime), str(stime), *["0"] * 37]
     return f"{pid} ({comm}) {' '.join(rest)}\n"
+
+
+@contextmanager
+def _python_child(code: str, *, ready: str) -> Iterator[subprocess.Popen[str]]:
+    """A Python process running `code`, once it has printed `ready`; killed afterwards."""
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as p:
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline() == ready + "\n"
+            yield p
+        finally:
+            p.kill()
 
 
 def _fake_proc(tmp_path: Path, processes: dict[int, tuple[int, int, bytes]]) -> Path:
@@ -94,10 +108,8 @@ def test_worker_pids_of_a_real_process_finds_its_spawned_children() -> None:
         "print('up', flush=True)\n"
         "time.sleep(30)\n"
     )
-    with subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True) as p:
+    with _python_child(parent, ready="up") as p:
         try:
-            assert p.stdout is not None
-            assert p.stdout.readline() == "up\n"
             found = worker_pids(p.pid)
             print(f"children found: {len(found)}")
             assert len(found) == 2
@@ -105,7 +117,6 @@ def test_worker_pids_of_a_real_process_finds_its_spawned_children() -> None:
         finally:
             for pid in worker_pids(p.pid):
                 os.kill(pid, signal.SIGKILL)
-            p.kill()
 
 
 def test_per_request_sums_the_workers_and_keeps_the_master_apart(tmp_path: Path) -> None:
@@ -148,16 +159,11 @@ def test_the_main_thread_of_a_process_busy_in_another_thread_spent_little() -> N
         "thread = threading.Thread(target=burn); thread.start(); thread.join()\n"
         "print('done', flush=True); time.sleep(30)\n"
     )
-    with subprocess.Popen([sys.executable, "-c", burner], stdout=subprocess.PIPE, text=True) as p:
-        try:
-            assert p.stdout is not None
-            assert p.stdout.readline() == "done\n"
-            taken = sample(os.getpid(), [p.pid])
-            print(f"process {taken.workers[p.pid]:.2f} s, main thread {taken.loops[p.pid]:.2f} s")
-            assert taken.workers[p.pid] >= 0.5
-            assert taken.loops[p.pid] < taken.workers[p.pid] - 0.4
-        finally:
-            p.kill()
+    with _python_child(burner, ready="done") as p:
+        taken = sample(os.getpid(), [p.pid])
+    print(f"process {taken.workers[p.pid]:.2f} s, main thread {taken.loops[p.pid]:.2f} s")
+    assert taken.workers[p.pid] >= 0.5
+    assert taken.loops[p.pid] < taken.workers[p.pid] - 0.4
 
 
 def test_wait_idle_returns_once_the_workers_use_no_cpu(tmp_path: Path) -> None:
