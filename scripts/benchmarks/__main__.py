@@ -515,6 +515,7 @@ class Bench:
             # login in the same round.
             ceilings, of_ceiling = self._beside(case, f"h {clients} clients")
             floors, of_floor = self._beside(case, f"p {clients} clients")
+            split = self._cpu_split(clients)
             rows.append(
                 f"| {clients} | {goodput:.1f} | {ratio:.2f} ({min(ratios):.2f}) | "
                 f"{statistics.median(ceilings):.2f} | {statistics.median(of_ceiling):.2f} | "
@@ -538,9 +539,8 @@ class Bench:
                 "p99_ms": p99,
                 "worker_cpu_shares": shares,
                 "worker_cpu_max_over_min": spread,
-                "cpu_per_response_ms": self._cpu_split(clients),
+                "cpu_per_response_ms": split,
             }
-            split = figures[case]["cpu_per_response_ms"]
             cpu_rows.append(
                 f"| {clients} | "
                 + " | ".join(
